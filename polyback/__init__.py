@@ -1,0 +1,17 @@
+"""polyback: the Keras 2.3 backend API (``from polyback import backend as K``) on NumPy,
+TensorFlow, PyTensor (Theano), JAX and PyTorch."""
+
+import sys
+
+from polyback import config
+from polyback._src.engines import available_engines as available_backends
+from polyback.config import set_backend
+
+__version__ = "0.1.0"
+
+config.load()
+print(f"Using {config.engine_label()} backend.", file=sys.stderr)
+
+from polyback import backend  # noqa: E402
+
+__all__ = ["available_backends", "backend", "config", "set_backend"]

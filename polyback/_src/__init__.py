@@ -1,0 +1,1 @@
+"""polyback internals: the IR, the primitives, autodiff, compilation and the engines."""

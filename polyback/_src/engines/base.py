@@ -1,0 +1,81 @@
+"""What every engine shares: lowering lookup and the generated Python function it jits.
+
+An engine is a lowering table (primitive name -> function of engine arrays and params), a jit
+hook, and array conversion. ``trace_function`` writes the specialised program as straight-line
+Python, one call per node; the NumPy engine runs that function as it is, the others hand it to
+their compiler (``jax.jit``, ``tf.function``, ``pytensor.function``, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from polyback._src.ir.graph import format_node
+from polyback._src.specialize import Program
+
+
+class MissingLowering(NotImplementedError):
+    """An engine has no lowering for a primitive."""
+
+
+class Engine:
+    """Base class of the engines; subclasses set ``name``, ``lowerings`` and the hooks."""
+
+    name: str = ""
+    lowerings: dict[str, Callable[..., Any]] = {}
+
+    def lower(self, node) -> Callable[..., Any]:
+        """The engine function computing ``node``, its params bound."""
+        fn = self.lowerings.get(node.prim.name)
+        if fn is None:
+            raise MissingLowering(
+                f"the {self.name} engine has no lowering for primitive '{node.prim.name}' "
+                f"(needed for {format_node(node)})"
+            )
+        return functools.partial(fn, **node.params) if node.params else fn
+
+    def constant(self, value: np.ndarray) -> Any:
+        """A constant of the program as an engine value (default: as an engine array)."""
+        return self.from_numpy(value, value.dtype.name)
+
+    def trace_function(self, program: Program) -> Callable[..., list]:
+        """Straight-line Python computing the program: ``f(*inputs, *variables) -> outputs``."""
+        names: dict[int, str] = {}
+        env: dict[str, Any] = {}
+        for k, t in enumerate(program.inputs):
+            names[id(t)] = f"i{k}"
+        for k, t in enumerate(program.variables):
+            names[id(t)] = f"v{k}"
+        for k, c in enumerate(program.constants):
+            names[id(c)] = f"c{k}"
+            env[f"c{k}"] = self.constant(c.value)
+        lines = []
+        for k, node in enumerate(program.nodes):
+            env[f"f{k}"] = self.lower(node)
+            names[id(node.output)] = f"t{k}"
+            args = ", ".join(names[id(i)] for i in node.inputs)
+            lines.append(f"    t{k} = f{k}({args})  # {node.prim.name}")
+        params = [names[id(t)] for t in (*program.inputs, *program.variables)]
+        lines.append(f"    return [{', '.join(names[id(t)] for t in program.outputs)}]")
+        source = f"def program({', '.join(params)}):\n" + "\n".join(lines) + "\n"
+        exec(compile(source, f"<polyback {self.name} program>", "exec"), env)
+        fn = env["program"]
+        fn.source = source
+        return fn
+
+    def compile(self, program: Program) -> Callable[..., list]:
+        """A callable ``run(*input_arrays, *variable_values) -> outputs``, inputs as NumPy."""
+        raise NotImplementedError
+
+    def from_numpy(self, array: np.ndarray, dtype: str) -> Any:
+        raise NotImplementedError
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<polyback engine {self.name}>"

@@ -1,0 +1,129 @@
+"""The NumPy engine: the reference every other engine is checked against.
+
+The specialised program runs as generated straight-line Python (``Engine.trace_function``), so a
+call costs the arithmetic plus one Python call per node.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from polyback._src.engines.base import Engine
+from polyback._src.prims.shape import to_index
+
+
+def _sigmoid(x):
+    # exp(-|x|) never overflows; the two branches meet at x = 0.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _softplus(x):
+    return np.logaddexp(x.dtype.type(0), x)
+
+
+def _getitem(x, index):
+    return x[to_index(index)]
+
+
+def _index_grad(g, x, index):
+    out = np.zeros(x.shape, dtype=g.dtype)
+    out[to_index(index)] = g
+    return out
+
+
+def _one_hot(indices, num_classes, dtype):
+    return (np.expand_dims(indices, -1) == np.arange(num_classes)).astype(dtype)
+
+
+def _reduction(ufunc):
+    # ufunc.reduce skips the Python wrapper of np.sum and friends: cheaper on small arrays
+    def reduce(x, axis=None, keepdims=False):
+        return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+
+    reduce.__name__ = ufunc.__name__
+    return reduce
+
+
+# Binary arithmetic lowers to Python's operators: the same NumPy ufuncs for arrays, and much
+# cheaper than calling the ufunc on the NumPy scalars that reductions return.
+LOWERINGS = {
+    # elementwise
+    "negative": operator.neg,
+    "abs": np.abs,
+    "sign": np.sign,
+    "exp": np.exp,
+    "log": np.log,
+    "log1p": np.log1p,
+    "sqrt": np.sqrt,
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
+    "sin": np.sin,
+    "cos": np.cos,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.round,
+    "logical_not": np.logical_not,
+    "add": operator.add,
+    "subtract": operator.sub,
+    "multiply": operator.mul,
+    "divide": operator.truediv,
+    "power": operator.pow,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "mod": operator.mod,
+    "floor_divide": operator.floordiv,
+    "equal": np.equal,
+    "not_equal": np.not_equal,
+    "less": operator.lt,
+    "less_equal": operator.le,
+    "greater": operator.gt,
+    "greater_equal": operator.ge,
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+    "where": np.where,
+    "cast": lambda x, dtype: np.asarray(x).astype(dtype),
+    "clip": lambda x, low, high: np.clip(x, x.dtype.type(low), x.dtype.type(high)),
+    # reductions
+    "sum": _reduction(np.add),
+    "prod": _reduction(np.multiply),
+    "max": _reduction(np.maximum),
+    "min": _reduction(np.minimum),
+    "any": _reduction(np.logical_or),
+    "all": _reduction(np.logical_and),
+    "argmax": lambda x, axis: np.argmax(x, axis=axis),
+    "argmin": lambda x, axis: np.argmin(x, axis=axis),
+    # shape
+    "getitem": _getitem,
+    "index_grad": _index_grad,
+    "reshape": lambda x, shape: np.reshape(x, shape),
+    "transpose": lambda x, perm: np.transpose(x, perm),
+    "expand_dims": lambda x, axis: np.expand_dims(x, axis),
+    "squeeze": lambda x, axis: np.squeeze(x, axis),
+    "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),
+    "one_hot": _one_hot,
+    # linear algebra
+    "matmul": np.matmul,
+    "matrix_transpose": lambda x: np.swapaxes(x, -1, -2),
+    "einsum": lambda x, y, spec: np.einsum(spec, x, y, optimize=True),
+}
+
+
+class NumpyEngine(Engine):
+    name = "numpy"
+    lowerings = LOWERINGS
+
+    def compile(self, program):
+        return self.trace_function(program)
+
+    def from_numpy(self, array, dtype):
+        return np.asarray(array, dtype=dtype)
+
+    def to_numpy(self, value):
+        return np.asarray(value)
+
+
+ENGINE_CLASS = NumpyEngine

@@ -39,8 +39,12 @@ def canonical_name(name: str) -> str:
 
 
 def is_installed(name: str) -> bool:
-    """True when the package behind engine ``name`` can be imported."""
-    return importlib.util.find_spec(ENGINES[canonical_name(name)].package) is not None
+    """True when engine ``name`` and the package it runs on can be imported."""
+    info = ENGINES[canonical_name(name)]
+    return (
+        importlib.util.find_spec(info.package) is not None
+        and importlib.util.find_spec(f"polyback._src.engines.{info.module}") is not None
+    )
 
 
 def available_engines() -> list[str]:
@@ -55,7 +59,7 @@ def get_engine(name: str) -> Engine:
     if engine is not None:
         return engine
     info = ENGINES[key]
-    if not is_installed(key):
+    if importlib.util.find_spec(info.package) is None:
         raise ImportError(
             f"the {key} backend needs the '{info.package}' package, which is not installed; "
             f'install it with: pip install "polyback[{info.extra}]"'

@@ -53,12 +53,19 @@ class Engine:
         for k, c in enumerate(program.constants):
             names[id(c)] = f"c{k}"
             env[f"c{k}"] = self.constant(c.value)
+        last_use = {id(t): len(program.nodes) for t in program.outputs}
+        for k, node in enumerate(program.nodes):
+            for i in node.inputs:
+                last_use.setdefault(id(i), k)
+                last_use[id(i)] = max(last_use[id(i)], k)
         lines = []
         for k, node in enumerate(program.nodes):
             env[f"f{k}"] = self.lower(node)
             names[id(node.output)] = f"t{k}"
-            args = ", ".join(names[id(i)] for i in node.inputs)
-            lines.append(f"    t{k} = f{k}({args})  # {node.prim.name}")
+            args = [names[id(i)] for i in node.inputs]
+            dying = [j for j, i in enumerate(node.inputs) if last_use[id(i)] == k]
+            call = self.call_expression(k, node, args, dying, env)
+            lines.append(f"    t{k} = {call}  # {node.prim.name}")
         params = [names[id(t)] for t in (*program.inputs, *program.variables)]
         lines.append(f"    return [{', '.join(names[id(t)] for t in program.outputs)}]")
         source = f"def program({', '.join(params)}):\n" + "\n".join(lines) + "\n"
@@ -66,6 +73,14 @@ class Engine:
         fn = env["program"]
         fn.source = source
         return fn
+
+    def call_expression(self, k: int, node, args: list[str], dying: list[int], env: dict) -> str:
+        """The Python expression computing node ``k`` from ``args`` (names of its inputs).
+
+        ``dying`` lists the positions of inputs not used after this node; an engine may reuse
+        their memory (the NumPy engine does).
+        """
+        return f"f{k}({', '.join(args)})"
 
     def compile(self, program: Program) -> Callable[..., list]:
         """A callable ``run(*input_arrays, *variable_values) -> outputs``, inputs as NumPy."""

@@ -112,9 +112,33 @@ LOWERINGS = {
 }
 
 
+# Elementwise primitives whose ufunc can write into a dying input of the same shape and dtype,
+# and the primitives whose results are fresh arrays (never views), safe to overwrite.
+IN_PLACE = {
+    name: getattr(np, name)
+    for name in (
+        "negative", "abs", "sign", "exp", "log", "log1p", "sqrt", "tanh", "sin", "cos",
+        "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
+    )
+}
+FRESH = {*IN_PLACE, "matmul", "sum", "prod", "max", "min", "where", "clip", "cast", "sigmoid"}
+
+
 class NumpyEngine(Engine):
     name = "numpy"
     lowerings = LOWERINGS
+
+    def call_expression(self, k, node, args, dying, env):
+        ufunc = IN_PLACE.get(node.prim.name)
+        out_type = node.output.type
+        if ufunc is not None and out_type.shape:
+            for j in dying:
+                source = node.inputs[j]
+                if source.node is not None and source.node.prim.name in FRESH:
+                    if source.type == out_type:
+                        env[f"u{k}"] = ufunc
+                        return f"u{k}({', '.join(args)}, out={args[j]})"
+        return super().call_expression(k, node, args, dying, env)
 
     def compile(self, program):
         return self.trace_function(program)

@@ -18,7 +18,7 @@ def normalize_dtype(dtype: object) -> str:
     """Return the canonical name of ``dtype`` (a string, NumPy dtype or Python type)."""
     if isinstance(dtype, str) and dtype in DTYPES:
         return dtype
-    if dtype == "float":
+    if isinstance(dtype, str) and dtype == "float":
         from polyback import config
 
         return config.floatx()

@@ -159,7 +159,22 @@ def _identity_fold(neutral: float, commutative: bool, strip):
 def _unary(name, vjp, infer=float_same_type, low=-2.0, high=2.0, reference=None, grad=True):
     ref = reference or getattr(np, name)
     example = Example([sample(3, 4, low=low, high=high)], ref, grad=grad and vjp is not None)
-    return Primitive(name, infer, vjp, examples=[example])
+    prim = Primitive(name, infer, vjp, examples=[example])
+    prim.fold = _apply_before_broadcast(prim)
+    return prim
+
+
+def _apply_before_broadcast(prim: Primitive):
+    """A fold computing ``f(broadcast_to(a))`` as ``broadcast_to(f(a))``: fewer elements."""
+
+    def fold(inputs, params, out_type):
+        (x,) = inputs
+        if x.node is not None and x.node.prim is P.broadcast_to:
+            return P.broadcast_to(prim(x.node.inputs[0], **params), **x.node.params)
+        return None
+
+    fold.__name__ = f"apply_before_broadcast_{prim.name}"
+    return fold
 
 
 def _vjp_negative(node, g):
@@ -342,12 +357,9 @@ def _vjp_cast(node, g):
 
 
 def _vjp_clip(node, g):
+    # Inside [low, high] (bounds included, as TensorFlow) exactly where clipping kept x.
     x = node.inputs[0]
-    low, high = node.params["low"], node.params["high"]
-    inside = logical_and(
-        greater_equal(x, scalar(low, x.dtype)), less_equal(x, scalar(high, x.dtype))
-    )
-    return (where(inside, g, zeros_like(g)),)
+    return (where(equal(x, node.output), g, zeros_like(g)),)
 
 
 def _fold_cast(inputs, params, out_type):
@@ -367,7 +379,7 @@ cast = Primitive(
     _vjp_cast,
     fold=_fold_cast,
     examples=[
-        Example([sample(3, 4)], lambda x, dtype: x.astype(dtype), {"dtype": "float32"}),
+        Example([sample(3, 4)], lambda x, dtype: x.astype(dtype), {"dtype": "float32"}, False),
         Example([sample(3, 4) * 3], lambda x, dtype: x.astype(dtype), {"dtype": "int32"}, False),
     ],
 )

@@ -67,7 +67,17 @@ def _np(name):
     return reference
 
 
-sum = Primitive("sum", infer_reduce, _vjp_sum, examples=_examples(_np("sum")))  # noqa: A001
+def _fold_sum(inputs, params, out_type):
+    """``sum(-x)`` is computed as ``-sum(x)``: the negation touches fewer elements."""
+    (x,) = inputs
+    if x.node is not None and x.node.prim is P.negative:
+        return P.negative(sum(x.node.inputs[0], **params))
+    return None
+
+
+sum = Primitive(  # noqa: A001
+    "sum", infer_reduce, _vjp_sum, fold=_fold_sum, examples=_examples(_np("sum"))
+)
 prod = Primitive("prod", infer_reduce, _vjp_prod, examples=_examples(_np("prod")))
 max = Primitive("max", infer_reduce, _vjp_extremum, examples=_examples(_np("max")))  # noqa: A001
 min = Primitive("min", infer_reduce, _vjp_extremum, examples=_examples(_np("min")))  # noqa: A001

@@ -178,7 +178,12 @@ def _vjp_transpose(node, g):
 
 
 def _fold_reshape(inputs, params, out_type):
-    return inputs[0] if inputs[0].type == out_type else None
+    x = inputs[0]
+    if x.type == out_type:
+        return x
+    if x.node is not None and x.node.prim is broadcast_to and math.prod(x.node.inputs[0].shape) == 1:
+        return broadcast_to(reshape(x.node.inputs[0], shape=()), shape=out_type.shape)
+    return None
 
 
 reshape = Primitive(

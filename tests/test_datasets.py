@@ -122,10 +122,11 @@ def test_scaler_and_encoder_reuse(otto_train, otto_test_path):
 
 
 def test_default_otto_path_finds_shared_file(otto_train_path, tmp_path, monkeypatch):
-    assert default_otto_path() == otto_train_path
+    expected = otto_train_path.resolve()
+    assert default_otto_path().resolve() == expected
     monkeypatch.chdir(tmp_path)  # still found from the package's own source tree
-    assert default_otto_path() == otto_train_path
-    assert default_otto_path("test.csv.zip") == otto_train_path.with_name("test.csv.zip")
+    assert default_otto_path().resolve() == expected
+    assert default_otto_path("test.csv.zip").resolve() == expected.with_name("test.csv.zip")
 
 
 # --- file formats and errors (synthetic data, no shared files needed) ----------------------

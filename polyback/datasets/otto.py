@@ -52,7 +52,7 @@ def default_otto_path(filename: str = "train.csv.zip") -> Path | None:
     """
     repo_root = Path(__file__).resolve().parents[2]
     for base in (Path.cwd(), repo_root):
-        candidate = (base.parent / _OTTO_DIR / filename).resolve()
+        candidate = base.parent / _OTTO_DIR / filename
         if candidate.is_file():
             return candidate
     return None

@@ -10,6 +10,7 @@ from polyback.config import set_backend
 __version__ = "0.1.0"
 
 config.load()
+config.require_engine(config.backend(), config.backend_source())
 print(f"Using {config.engine_label()} backend.", file=sys.stderr)
 
 from polyback import backend  # noqa: E402

@@ -99,12 +99,21 @@ def backend_source() -> str:
     return _source["backend"]
 
 
-def set_backend(name: str) -> None:
-    """Use engine ``name`` for functions built from now on (no restart needed)."""
+def require_engine(name: str, source: str) -> None:
+    """Import engine ``name`` now; its ImportError says which extra installs it and where the
+    choice came from."""
     from polyback._src.engines import get_engine
 
+    try:
+        get_engine(name)
+    except ImportError as exc:
+        raise ImportError(f"{exc} (backend chosen by {source})") from None
+
+
+def set_backend(name: str) -> None:
+    """Use engine ``name`` for functions built from now on (no restart needed)."""
     name = canonical_name(name)
-    get_engine(name)  # fails now, clearly, if the engine's package is missing
+    require_engine(name, "set_backend()")
     _state["backend"] = name
     _source["backend"] = "set_backend()"
 

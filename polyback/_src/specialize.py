@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from polyback._src.ir.graph import toposort
 from polyback._src.ir.tensor import Constant, Placeholder, Tensor, TensorType, Variable
+from polyback._src.prims.base import InferenceError
 
 CONSTANT_FOLD_LIMIT = 4096  # elements; larger constant results are computed by the engine
 
@@ -63,7 +64,11 @@ class _Specializer:
         hit = self.cse.get(key)
         if hit is not None:
             return hit
-        out_type = prim.infer(*(i.type for i in inputs), **params)
+        try:
+            out_type = prim.infer(*(i.type for i in inputs), **params)
+        except InferenceError as exc:
+            shown = ", ".join(f"{i.label}: {i.type}" for i in inputs)
+            raise InferenceError(f"{prim.name}({shown}): {exc}") from None
         result = prim.fold(inputs, params, out_type) if prim.fold else None
         if result is not None:
             result = self.absorb(result)
@@ -128,4 +133,8 @@ def specialize(
         stand_in = Placeholder(TensorType(tuple(shape), p.dtype), p.label, p.sparse)
         spec.leaf(p, stand_in)
         concrete.append(stand_in)
-    return concrete, spec.run(outputs)
+    try:
+        return concrete, spec.run(outputs)
+    except InferenceError as exc:
+        fed = ", ".join(f"{p.label}: {tuple(s)}" for p, s in zip(placeholders, shapes))
+        raise InferenceError(f"{exc} (with inputs fed as {fed})") from None

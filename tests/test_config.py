@@ -74,9 +74,13 @@ def test_unknown_backend_in_environment_names_the_variable(home, monkeypatch):
 
 @pytest.mark.parametrize(
     "content,message",
-    [({"floatx": "int32"}, "floatx"), ({"epsilon": -1}, "epsilon"),
-     ({"image_data_format": "nchw"}, "image_data_format"), ({"colour": 1}, "unknown key"),
-     ([1, 2], "JSON object")],
+    [
+        ({"floatx": "int32"}, "floatx"),
+        ({"epsilon": -1}, "epsilon"),
+        ({"image_data_format": "nchw"}, "image_data_format"),
+        ({"colour": 1}, "unknown key"),
+        ([1, 2], "JSON object"),
+    ],
 )
 def test_bad_values_are_named(home, content, message):
     (home / "polyback.json").write_text(json.dumps(content))
@@ -101,8 +105,14 @@ def test_read_only_home_is_fine(tmp_path, monkeypatch):
 def _import_polyback(env_extra, tmp_path):
     env = {**os.environ, "POLYBACK_HOME": str(tmp_path), **env_extra}
     env.pop("POLYBACK_BACKEND", None) if "POLYBACK_BACKEND" not in env_extra else None
-    return subprocess.run([sys.executable, "-c", "import polyback"], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "import polyback"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_import_prints_the_backend(tmp_path):

@@ -128,7 +128,8 @@ def test_shapes_that_do_not_fit_the_graph_name_the_fed_inputs():
     x = K.placeholder(shape=(None,), name="x")
     v = K.variable(np.zeros(3), name="weights")
     f = K.function([x], [v + x])
-    with pytest.raises(ValueError, match=r"add\(weights: float32\[3\], x: float32\[4\]\).*x: \(4,\)"):
+    expected = r"add\(weights: float32\[3\], x: float32\[4\]\).*x: \(4,\)"
+    with pytest.raises(ValueError, match=expected):
         f([np.ones(4)])
 
 

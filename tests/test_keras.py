@@ -62,11 +62,21 @@ def test_operators_and_reflected_forms():
     x = K.placeholder(shape=(3,), name="x")
     d = np.array([1.0, 2.0, 4.0], dtype="float32")
     cases = {
-        "x + 1": (x + 1, d + 1), "1 + x": (1 + x, 1 + d), "x - 1": (x - 1, d - 1),
-        "1 - x": (1 - x, 1 - d), "2 * x": (2 * x, 2 * d), "x / 2": (x / 2, d / 2),
-        "2 / x": (2 / x, 2 / d), "x ** 2": (x**2, d**2), "2 ** x": (2**x, 2**d),
-        "-x": (-x, -d), "abs(-x)": (abs(-x), d), "x // 3": (x // 3, d // 3),
-        "x % 3": (x % 3, d % 3), "x < 2": (x < 2, d < 2), "x >= 2": (x >= 2, d >= 2),
+        "x + 1": (x + 1, d + 1),
+        "1 + x": (1 + x, 1 + d),
+        "x - 1": (x - 1, d - 1),
+        "1 - x": (1 - x, 1 - d),
+        "2 * x": (2 * x, 2 * d),
+        "x / 2": (x / 2, d / 2),
+        "2 / x": (2 / x, 2 / d),
+        "x ** 2": (x**2, d**2),
+        "2 ** x": (2**x, 2**d),
+        "-x": (-x, -d),
+        "abs(-x)": (abs(-x), d),
+        "x // 3": (x // 3, d // 3),
+        "x % 3": (x % 3, d % 3),
+        "x < 2": (x < 2, d < 2),
+        "x >= 2": (x >= 2, d >= 2),
     }
     for name, (tensor, expected) in cases.items():
         np.testing.assert_allclose(run(tensor, [(x, d)]), expected, rtol=1e-6, err_msg=name)
@@ -91,11 +101,19 @@ def test_indexing():
 def test_reductions(axis, keepdims):
     d = RNG.normal(size=(3, 4)).astype("float32")
     x = K.placeholder(shape=(None, 4), name="x")
-    for fn, ref in [(K.sum, np.sum), (K.mean, np.mean), (K.max, np.max), (K.min, np.min),
-                    (K.prod, np.prod), (K.std, np.std), (K.var, np.var)]:
+    for fn, ref in [
+        (K.sum, np.sum),
+        (K.mean, np.mean),
+        (K.max, np.max),
+        (K.min, np.min),
+        (K.prod, np.prod),
+        (K.std, np.std),
+        (K.var, np.var),
+    ]:
         got = run(fn(x, axis=axis, keepdims=keepdims), [(x, d)])
-        np.testing.assert_allclose(got, ref(d, axis=axis, keepdims=keepdims), rtol=1e-5,
-                                   err_msg=fn.__name__)
+        np.testing.assert_allclose(
+            got, ref(d, axis=axis, keepdims=keepdims), rtol=1e-5, err_msg=fn.__name__
+        )
     np.testing.assert_array_equal(run(K.argmax(x), [(x, d)]), np.argmax(d, -1))
     np.testing.assert_array_equal(run(K.argmin(x, axis=0), [(x, d)]), np.argmin(d, 0))
 
@@ -104,23 +122,40 @@ def test_elementwise_math():
     d = RNG.uniform(-3, 3, size=(5,)).astype("float32")
     x = K.placeholder(shape=(5,), name="x")
     cases = [
-        (K.square(x), d**2), (K.abs(x), np.abs(d)), (K.sqrt(x), np.sqrt(np.clip(d, 0, None))),
-        (K.exp(x), np.exp(d)), (K.log(K.abs(x)), np.log(np.abs(d))), (K.pow(x, 3), d**3),
-        (K.clip(x, -1, 0.5), np.clip(d, -1, 0.5)), (K.clip(x, 1, 0), np.full(5, 1.0)),
-        (K.maximum(x, 0.5), np.maximum(d, 0.5)), (K.minimum(x, 0.5), np.minimum(d, 0.5)),
-        (K.sigmoid(x), 1 / (1 + np.exp(-d))), (K.tanh(x), np.tanh(d)),
-        (K.relu(x), np.maximum(d, 0)), (K.softplus(x), np.log1p(np.exp(d))),
+        (K.square(x), d**2),
+        (K.abs(x), np.abs(d)),
+        (K.sqrt(x), np.sqrt(np.clip(d, 0, None))),
+        (K.exp(x), np.exp(d)),
+        (K.log(K.abs(x)), np.log(np.abs(d))),
+        (K.pow(x, 3), d**3),
+        (K.clip(x, -1, 0.5), np.clip(d, -1, 0.5)),
+        (K.clip(x, 1, 0), np.full(5, 1.0)),
+        (K.maximum(x, 0.5), np.maximum(d, 0.5)),
+        (K.minimum(x, 0.5), np.minimum(d, 0.5)),
+        (K.sigmoid(x), 1 / (1 + np.exp(-d))),
+        (K.tanh(x), np.tanh(d)),
+        (K.relu(x), np.maximum(d, 0)),
+        (K.softplus(x), np.log1p(np.exp(d))),
         (K.relu(x, alpha=0.1, max_value=2.0), np.clip(d, 0, 2) - 0.1 * np.maximum(-d, 0)),
         (K.relu(x, threshold=1.0), d * (d > 1)),
-        (K.hard_sigmoid(x), np.clip(0.2 * d + 0.5, 0, 1)), (K.sign(x), np.sign(d)),
-        (K.round(x), np.round(d)), (K.sin(x), np.sin(d)), (K.cos(x), np.cos(d)),
+        (K.hard_sigmoid(x), np.clip(0.2 * d + 0.5, 0, 1)),
+        (K.sign(x), np.sign(d)),
+        (K.round(x), np.round(d)),
+        (K.sin(x), np.sin(d)),
+        (K.cos(x), np.cos(d)),
     ]
     for k, (tensor, expected) in enumerate(cases):
-        np.testing.assert_allclose(run(tensor, [(x, d)]), expected, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"case {k}")
-    for fn, ref in [(K.equal, np.equal), (K.not_equal, np.not_equal), (K.less, np.less),
-                    (K.less_equal, np.less_equal), (K.greater, np.greater),
-                    (K.greater_equal, np.greater_equal)]:
+        np.testing.assert_allclose(
+            run(tensor, [(x, d)]), expected, rtol=1e-5, atol=1e-6, err_msg=f"case {k}"
+        )
+    for fn, ref in [
+        (K.equal, np.equal),
+        (K.not_equal, np.not_equal),
+        (K.less, np.less),
+        (K.less_equal, np.less_equal),
+        (K.greater, np.greater),
+        (K.greater_equal, np.greater_equal),
+    ]:
         np.testing.assert_array_equal(run(fn(x, 0.0), [(x, d)]), ref(d, 0.0))
 
 
@@ -186,13 +221,18 @@ def test_sparse_categorical_crossentropy():
     logits = K.placeholder(shape=(None, 4), name="z")
     expected = -np.log(np_softmax(z)[np.arange(6), labels])
     for target in (labels.astype("int32"), labels.reshape(6, 1).astype("float32")):
-        got = run(K.sparse_categorical_crossentropy(K.constant(target, dtype=str(target.dtype)),
-                                                    logits, from_logits=True), [(logits, z)])
+        got = run(
+            K.sparse_categorical_crossentropy(
+                K.constant(target, dtype=str(target.dtype)), logits, from_logits=True
+            ),
+            [(logits, z)],
+        )
         np.testing.assert_allclose(got, expected, rtol=1e-5)
     p = np_softmax(z)
     probs = K.placeholder(shape=(None, 4), name="p")
-    got = run(K.sparse_categorical_crossentropy(K.constant(labels, dtype="int32"), probs),
-              [(probs, p)])
+    got = run(
+        K.sparse_categorical_crossentropy(K.constant(labels, dtype="int32"), probs), [(probs, p)]
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 

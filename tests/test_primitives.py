@@ -94,7 +94,10 @@ def test_gradients_match_finite_differences(prim, k, engine):
     grads = K.gradients(loss, [phs[j] for j in float_inputs])
     connected = [g for g in grads if g is not None]
     values = iter(K.function(phs, connected, backend=engine)(inputs))
-    got = [next(values) if g is not None else np.zeros(inputs[j].shape) for g, j in zip(grads, float_inputs)]
+    got = [
+        next(values) if g is not None else np.zeros(inputs[j].shape)
+        for g, j in zip(grads, float_inputs)
+    ]
 
     def reference(*args):
         return np.asarray(example.reference(*args, **params), dtype="float64")

@@ -33,9 +33,7 @@ def gradients(loss: Tensor, wrt: Sequence[Tensor]) -> list[Tensor | None]:
         raise TypeError(f"cannot differentiate '{loss.label}' of dtype {loss.dtype}")
     nodes = toposort([loss])
     live = _depends_on(nodes, wrt)
-    grads: dict[int, list[Tensor]] = {
-        id(loss): [P.broadcast_like(scalar(1, loss.dtype), loss)]
-    }
+    grads: dict[int, list[Tensor]] = {id(loss): [P.broadcast_like(scalar(1, loss.dtype), loss)]}
     for node in reversed(nodes):
         parts = grads.pop(id(node.output), None)
         if parts is None or node.prim.vjp is None:

@@ -69,7 +69,8 @@ def get_engine(name: str) -> Engine:
     except ModuleNotFoundError as exc:
         if exc.name != f"polyback._src.engines.{info.module}":
             raise
-        raise ImportError(f"the {key} backend is not available in this version of polyback") from None
+        message = f"the {key} backend is not available in this version of polyback"
+        raise ImportError(message) from None
     engine = module.ENGINE_CLASS()
     _loaded[key] = engine
     return engine

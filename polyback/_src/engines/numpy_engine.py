@@ -117,8 +117,23 @@ LOWERINGS = {
 IN_PLACE = {
     name: getattr(np, name)
     for name in (
-        "negative", "abs", "sign", "exp", "log", "log1p", "sqrt", "tanh", "sin", "cos",
-        "add", "subtract", "multiply", "divide", "power", "maximum", "minimum",
+        "negative",
+        "abs",
+        "sign",
+        "exp",
+        "log",
+        "log1p",
+        "sqrt",
+        "tanh",
+        "sin",
+        "cos",
+        "add",
+        "subtract",
+        "multiply",
+        "divide",
+        "power",
+        "maximum",
+        "minimum",
     )
 }
 FRESH = {*IN_PLACE, "matmul", "sum", "prod", "max", "min", "where", "clip", "cast", "sigmoid"}

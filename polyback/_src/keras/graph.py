@@ -12,8 +12,9 @@ from polyback._src.ir.tensor import Tensor, Variable
 from polyback._src.keras.ops import as_tensor
 
 
-def function(inputs, outputs, updates=None, name: str | None = None, backend: str | None = None,
-             **kwargs) -> Function:
+def function(
+    inputs, outputs, updates=None, name: str | None = None, backend: str | None = None, **kwargs
+) -> Function:
     """Compile ``outputs`` (and ``updates``) of ``inputs`` into a callable.
 
     ``f([array, ...])`` returns the outputs as NumPy arrays, then applies every update, each

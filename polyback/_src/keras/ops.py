@@ -25,7 +25,8 @@ def as_tensor(value, dtype: str | None = None) -> Tensor:
         if array.dtype.kind == "f":
             dtype = config.floatx() if array.dtype == np.float64 else array.dtype.name
         elif array.dtype.kind in "iu":
-            dtype = "int32" if array.dtype == np.int64 and isinstance(value, int) else array.dtype.name
+            python_int = isinstance(value, int) and array.dtype == np.int64
+            dtype = "int32" if python_int else array.dtype.name
         elif array.dtype.kind == "b":
             dtype = "bool"
         else:

@@ -1,9 +1,20 @@
 """The primitives, by family. ``PRIMITIVES`` maps each name to its Primitive."""
 
+from polyback._src.prims import elementwise, linalg, reduce, shape
 from polyback._src.prims.base import PRIMITIVES, Example, InferenceError, Primitive, describe
 from polyback._src.prims.elementwise import *  # noqa: F403
-from polyback._src.prims.linalg import einsum, matmul, matrix_transpose
-from polyback._src.prims.reduce import all, any, argmax, argmin, max, min, prod, sum  # noqa: A004
+from polyback._src.prims.linalg import *  # noqa: F403
+from polyback._src.prims.reduce import *  # noqa: F403
 from polyback._src.prims.shape import *  # noqa: F403
 
-__all__ = ["PRIMITIVES", "Example", "InferenceError", "Primitive", "describe"]
+__all__ = [
+    "PRIMITIVES",
+    "Example",
+    "InferenceError",
+    "Primitive",
+    "describe",
+    *elementwise.__all__,
+    *linalg.__all__,
+    *reduce.__all__,
+    *shape.__all__,
+]

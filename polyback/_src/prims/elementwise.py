@@ -337,7 +337,8 @@ greater_equal = _binary("greater_equal", broadcast_to_bool, None)
 logical_and = _binary("logical_and", broadcast_bools, None)
 logical_or = _binary("logical_or", broadcast_bools, None)
 for _prim in (logical_and, logical_or):
-    _prim.examples = [Example([sample(3, 4) > 0, sample(4) > 0], getattr(np, _prim.name), grad=False)]
+    _bools = [sample(3, 4) > 0, sample(4) > 0]
+    _prim.examples = [Example(_bools, getattr(np, _prim.name), grad=False)]
 
 
 # -- where, cast, clip ------------------------------------------------------------------------
@@ -360,6 +361,10 @@ def _vjp_clip(node, g):
     # Inside [low, high] (bounds included, as TensorFlow) exactly where clipping kept x.
     x = node.inputs[0]
     return (where(equal(x, node.output), g, zeros_like(g)),)
+
+
+def _np_clip(x, low, high):
+    return np.clip(x, low, high)
 
 
 def _fold_cast(inputs, params, out_type):
@@ -387,5 +392,5 @@ clip = Primitive(
     "clip",
     infer_clip,
     _vjp_clip,
-    examples=[Example([sample(3, 4)], lambda x, low, high: np.clip(x, low, high), {"low": -1.0, "high": 0.5})],
+    examples=[Example([sample(3, 4)], _np_clip, {"low": -1.0, "high": 0.5})],
 )

@@ -9,6 +9,8 @@ from polyback._src.ir.tensor import TensorType
 from polyback._src.prims.base import Example, InferenceError, Primitive, sample
 from polyback._src.prims.infer import broadcast_shapes, same_dtype
 
+__all__ = ["einsum", "matmul", "matrix_transpose"]
+
 
 def infer_matmul(x: TensorType, y: TensorType) -> TensorType:
     dtype = same_dtype(x, y)

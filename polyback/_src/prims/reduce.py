@@ -9,6 +9,8 @@ from polyback._src.ir.tensor import TensorType
 from polyback._src.prims.base import Example, InferenceError, Primitive, sample
 from polyback._src.prims.infer import normalize_axes, reduced_shape
 
+__all__ = ["all", "any", "argmax", "argmin", "max", "min", "prod", "sum"]
+
 
 def infer_reduce(x: TensorType, axis=None, keepdims=False) -> TensorType:
     if x.dtype == "bool":

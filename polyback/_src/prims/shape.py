@@ -181,8 +181,10 @@ def _fold_reshape(inputs, params, out_type):
     x = inputs[0]
     if x.type == out_type:
         return x
-    if x.node is not None and x.node.prim is broadcast_to and math.prod(x.node.inputs[0].shape) == 1:
-        return broadcast_to(reshape(x.node.inputs[0], shape=()), shape=out_type.shape)
+    if x.node is not None and x.node.prim is broadcast_to:
+        (source,) = x.node.inputs
+        if math.prod(source.shape) == 1:  # a broadcast scalar: reshape the scalar instead
+            return broadcast_to(reshape(source, shape=()), shape=out_type.shape)
     return None
 
 

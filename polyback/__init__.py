@@ -14,5 +14,6 @@ config.require_engine(config.backend(), config.backend_source())
 print(f"Using {config.engine_label()} backend.", file=sys.stderr)
 
 from polyback import backend  # noqa: E402
+from polyback.compare import compare_backends  # noqa: E402
 
-__all__ = ["available_backends", "backend", "config", "set_backend"]
+__all__ = ["available_backends", "backend", "compare_backends", "config", "set_backend"]

@@ -49,7 +49,7 @@ def index_spec(index) -> tuple:
         else:
             raise TypeError(
                 f"polyback tensors take ints, slices, None and ... as indices, got {item!r}; "
-                "use K.gather for integer-array indexing"
+                "integer-array and tensor indices are not supported"
             )
     if sum(item is Ellipsis for item in spec) > 1:
         raise IndexError("an index can only have one ellipsis ('...')")

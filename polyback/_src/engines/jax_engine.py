@@ -9,7 +9,7 @@
   call returned). Nothing here is device-specific: with a GPU build of jaxlib installed, the same
   code runs on the GPU.
 - Matmul and einsum ask for ``Precision.HIGHEST``, so that float32 products on a GPU are true
-  float32 (not TF32), as on every other engine; on the CPU this costs nothing.
+  float32 (not TF32), as NumPy computes them; on the CPU this costs nothing.
 - JAX arrays are immutable: updates are new arrays returned by the call.
 """
 

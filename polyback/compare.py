@@ -80,8 +80,10 @@ def compare_backends(
         labels = [f"output {k}" for k in range(len(f.outputs))]
         labels += [f"update of '{v.label}'" for v, _ in f.updates]
     else:
-        tensors = [function_or_outputs] if isinstance(function_or_outputs, Tensor) else list(
-            function_or_outputs
+        tensors = (
+            [function_or_outputs]
+            if isinstance(function_or_outputs, Tensor)
+            else list(function_or_outputs)
         )
         feeds = dict(inputs)
         placeholders = Graph(tensors).placeholders

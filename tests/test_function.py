@@ -102,13 +102,13 @@ def test_engine_error_mid_call_changes_no_variable(monkeypatch):
     v = K.variable(np.array([1.0, 2.0]), name="v")
     f = K.function([x], [x * 2], updates=[(v, v + x)])
     f([np.ones(2)])
-    run, copies, program = f._lookup([np.ones(2, dtype="float32")])
+    run, copies, program, randoms = f._lookup([np.ones(2, dtype="float32")])
 
     def broken(*args):
         run(*args)
         raise RuntimeError("engine failure")
 
-    f._programs = {key: (broken, copies, program) for key in f._programs}
+    f._programs = {key: (broken, copies, program, randoms) for key in f._programs}
     with pytest.raises(RuntimeError):
         f([np.ones(2)])
     np.testing.assert_array_equal(K.get_value(v), [2.0, 3.0])

@@ -16,8 +16,12 @@ from polyback import config
 from polyback._src.engines import get_engine
 from polyback._src.ir.dtypes import is_float
 from polyback._src.ir.graph import Graph, format_graph
-from polyback._src.ir.tensor import Placeholder, Tensor, Variable
+from polyback._src.ir.tensor import Placeholder, RandomInput, Tensor, Variable
 from polyback._src.specialize import Program, specialize
+
+#: Placeholders fed automatically when a function needs them but does not list them
+#: (the learning phase): placeholder -> callable giving the value for this call.
+DEFAULT_FEEDS: dict[Placeholder, Any] = {}
 
 
 class Update:
@@ -141,26 +145,35 @@ class Function:
         self.outputs = [outputs] if self._single else [as_tensor(o) for o in outputs]
         self.updates = _as_updates(updates, as_tensor)
         self.inputs = list(inputs)
+        self._placeholders = list(inputs)  # and those fed with a default value
         self.engine = get_engine(backend or config.backend())
         self.graph = Graph([*self.outputs, *(value for _, value in self.updates)])
         fed = {id(p) for p in self.inputs}
         for p in self.graph.placeholders:
-            if id(p) not in fed:
+            if id(p) in fed:
+                continue
+            if p not in DEFAULT_FEEDS:
                 raise ValueError(
                     f"K.function: the outputs depend on placeholder '{p.label}', which is not "
                     "among the inputs"
                 )
+            self._placeholders.append(p)
+        self._defaults = [DEFAULT_FEEDS[p] for p in self._placeholders[len(inputs) :]]
         self.variables = list(self.graph.variables)
         for var, _ in self.updates:
             if var not in self.variables:
                 self.variables.append(var)
-        self._feeds = [_Input(p) for p in self.inputs]
-        self._dynamic = [k for k, p in enumerate(self.inputs) if not p.type.is_concrete]
+        self._feeds = [_Input(p) for p in self._placeholders]
+        self._n_outputs = len(self.outputs)
+        self._updated = [var for var, _ in self.updates]
+        self._dynamic = [k for k, p in enumerate(self._placeholders) if not p.type.is_concrete]
         self._programs: dict[tuple, tuple] = {}
 
     # -- compilation -------------------------------------------------------------------------
     def _build(self, shapes: list[tuple[int, ...]]) -> tuple:
-        stand_ins, outputs = specialize(self.inputs, shapes, [*self.outputs, *self.update_values])
+        tensors = [*self.outputs, *self.update_values]
+        stand_ins, outputs = specialize(self._placeholders, shapes, tensors)
+        randoms = [p for p in Graph(outputs).placeholders if isinstance(p, RandomInput)]
         n = len(self.outputs)
         for (var, _), value in zip(self.updates, outputs[n:]):
             if value.shape != var.shape:
@@ -173,10 +186,10 @@ class Function:
                     f"update of variable '{var.label}': the new value has dtype {value.dtype} "
                     f"but the variable has dtype {var.dtype}; cast it with K.cast"
                 )
-        program = Program(stand_ins, self.variables, outputs)
+        program = Program([*stand_ins, *randoms], self.variables, outputs)
         run = self.engine.compile(program)
         copies = [k for k, t in enumerate(outputs[:n]) if t.node is None]
-        return run, copies, program
+        return run, copies, program, randoms
 
     @property
     def update_values(self) -> list[Tensor]:
@@ -185,14 +198,18 @@ class Function:
     def program(self, inputs: Sequence[Any] | None = None) -> Program:
         """The specialised program for ``inputs`` (or for the last shapes called with)."""
         if inputs is not None:
-            arrays = [feed.convert(a) for feed, a in zip(self._feeds, inputs)]
-            return self._lookup(arrays)[2]
+            return self._lookup(self._convert(inputs))[2]
         if not self._programs:
             raise ValueError("this function has not been called yet; pass example inputs")
         return next(reversed(self._programs.values()))[2]
 
+    def _convert(self, inputs: Sequence[Any]) -> list[np.ndarray]:
+        if self._defaults:
+            inputs = [*inputs, *(default() for default in self._defaults)]
+        return [feed.convert(a) for feed, a in zip(self._feeds, inputs)]
+
     def _lookup(self, arrays: list[np.ndarray]) -> tuple:
-        key = tuple(arrays[k].shape for k in self._dynamic)
+        key = tuple([arrays[k].shape for k in self._dynamic]) if self._dynamic else ()
         entry = self._programs.get(key)
         if entry is None:
             entry = self._programs[key] = self._build([a.shape for a in arrays])
@@ -205,22 +222,24 @@ class Function:
                 f"a polyback function takes a list of arrays, one per input; got "
                 f"{type(inputs).__name__}"
             )
-        if len(inputs) != len(self._feeds):
+        if len(inputs) != len(self.inputs):
             names = ", ".join(f"'{p.label}'" for p in self.inputs) or "none"
             raise ValueError(
-                f"this function takes {len(self._feeds)} inputs ({names}) but was given "
+                f"this function takes {len(self.inputs)} inputs ({names}) but was given "
                 f"{len(inputs)}"
             )
-        arrays = [feed.convert(a) for feed, a in zip(self._feeds, inputs)]
-        run, copies, _ = self._lookup(arrays)
+        arrays = self._convert(inputs)
+        run, copies, _, randoms = self._lookup(arrays)
         engine = self.engine
+        if randoms:
+            arrays += [r.source.draw(r.shape) for r in randoms]
         results = run(*arrays, *[v.read(engine) for v in self.variables])
-        n = len(self.outputs)
+        n = self._n_outputs
         to_numpy = engine.to_numpy
         outputs = [to_numpy(r) for r in results[:n]]
         for k in copies:
             outputs[k] = outputs[k].copy()
-        for (var, _), value in zip(self.updates, results[n:]):
+        for var, value in zip(self._updated, results[n:]):
             var.write(engine, value)
         return outputs[0] if self._single else outputs
 

@@ -6,6 +6,8 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 
+import numpy as np
+
 from polyback._src.engines.base import Engine, MissingLowering
 
 
@@ -64,6 +66,9 @@ def get_engine(name: str) -> Engine:
             f"the {key} backend needs the '{info.package}' package, which is not installed; "
             f'install it with: pip install "polyback[{info.extra}]"'
         )
+    # Some engine packages draw from NumPy's global generator on import; keep the user's
+    # random sequence (np.random.seed reproducibility) as if nothing had been imported.
+    random_state = np.random.get_state()
     try:
         module = importlib.import_module(f"polyback._src.engines.{info.module}")
     except ModuleNotFoundError as exc:
@@ -71,6 +76,8 @@ def get_engine(name: str) -> Engine:
             raise
         message = f"the {key} backend is not available in this version of polyback"
         raise ImportError(message) from None
+    finally:
+        np.random.set_state(random_state)
     engine = module.ENGINE_CLASS()
     _loaded[key] = engine
     return engine

@@ -24,6 +24,13 @@ def _softplus(x):
     return np.logaddexp(x.dtype.type(0), x)
 
 
+def _clip(x, low, high):
+    if x.dtype.kind in "iu":  # infinite bounds do not fit an integer type
+        info = np.iinfo(x.dtype)
+        low, high = max(low, info.min), min(high, info.max)
+    return np.clip(x, x.dtype.type(low), x.dtype.type(high))
+
+
 def _getitem(x, index):
     return x[to_index(index)]
 
@@ -45,7 +52,7 @@ def _sum(x, axis=None, keepdims=False):
     """Sum; over some axes via einsum, whose SIMD kernels beat ``np.add.reduce`` several-fold
     on short or strided axes (both add each axis' elements in order)."""
     if axis is None or not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
-        return np.add.reduce(x, axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
     axes = {a % x.ndim for a in axis} if isinstance(axis, tuple) else {axis % x.ndim}
     letters = _LETTERS[: x.ndim]
     kept = "".join(c for k, c in enumerate(letters) if k not in axes)
@@ -56,9 +63,10 @@ def _sum(x, axis=None, keepdims=False):
 
 
 def _reduction(ufunc):
-    # ufunc.reduce skips the Python wrapper of np.sum and friends: cheaper on small arrays
+    # ufunc.reduce skips the Python wrapper of np.sum and friends: cheaper on small arrays.
+    # dtype= keeps small integer types from widening to int64.
     def reduce(x, axis=None, keepdims=False):
-        return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+        return ufunc.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
     reduce.__name__ = ufunc.__name__
     return reduce
@@ -103,7 +111,7 @@ LOWERINGS = {
     "logical_or": np.logical_or,
     "where": np.where,
     "cast": lambda x, dtype: np.asarray(x).astype(dtype),
-    "clip": lambda x, low, high: np.clip(x, x.dtype.type(low), x.dtype.type(high)),
+    "clip": _clip,
     # reductions
     "sum": _sum,
     "prod": _reduction(np.multiply),

@@ -203,6 +203,19 @@ class Placeholder(Tensor):
         self.sparse = sparse
 
 
+class RandomInput(Placeholder):
+    """Random numbers drawn afresh on each call, by NumPy, and fed like an input.
+
+    Drawing on the host makes every engine see the same numbers for the same seed.
+    """
+
+    __slots__ = ("source",)
+
+    def __init__(self, type: TensorType, source):
+        super().__init__(type, f"random_{source.distribution}")
+        self.source = source
+
+
 class Constant(Tensor):
     """A value fixed when the graph is built."""
 

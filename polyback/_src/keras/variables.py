@@ -12,7 +12,7 @@ from polyback._src import prims as P
 from polyback._src.ir.dtypes import normalize_dtype
 from polyback._src.ir.graph import Graph
 from polyback._src.ir.tensor import Constant, Placeholder, Tensor, TensorType, Variable
-from polyback._src.keras.ops import as_tensor, cast
+from polyback._src.keras.ops import as_tensor
 
 _names = itertools.count(1)
 
@@ -173,7 +173,6 @@ def batch_set_value(tuples) -> None:
 __all__ = [
     "batch_get_value",
     "batch_set_value",
-    "cast",
     "constant",
     "count_params",
     "dtype",

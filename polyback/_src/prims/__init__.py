@@ -1,9 +1,10 @@
 """The primitives, by family. ``PRIMITIVES`` maps each name to its Primitive."""
 
-from polyback._src.prims import elementwise, linalg, reduce, shape
+from polyback._src.prims import elementwise, linalg, randomness, reduce, shape
 from polyback._src.prims.base import PRIMITIVES, Example, InferenceError, Primitive, describe
 from polyback._src.prims.elementwise import *  # noqa: F403
 from polyback._src.prims.linalg import *  # noqa: F403
+from polyback._src.prims.randomness import *  # noqa: F403
 from polyback._src.prims.reduce import *  # noqa: F403
 from polyback._src.prims.shape import *  # noqa: F403
 
@@ -15,6 +16,7 @@ __all__ = [
     "describe",
     *elementwise.__all__,
     *linalg.__all__,
+    *randomness.__all__,
     *reduce.__all__,
     *shape.__all__,
 ]

@@ -1,0 +1,141 @@
+"""Keras utilities: uids, sessions, type checks, identity, moving averages, batch norm."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+
+import numpy as np
+
+from polyback import config
+from polyback._src import prims as P
+from polyback._src.compile import Update
+from polyback._src.ir.tensor import Tensor, Variable
+from polyback._src.keras.math import mean, sqrt, sum, var
+from polyback._src.keras.ops import as_tensor, cast, operands
+
+_uids: dict[str, itertools.count] = {}
+
+
+def get_uid(prefix: str = "") -> int:
+    """A counter per prefix: 1, 2, 3..."""
+    return next(_uids.setdefault(prefix, itertools.count(1)))
+
+
+def reset_uids() -> None:
+    """Restart every ``get_uid`` counter."""
+    _uids.clear()
+
+
+def clear_session() -> None:
+    """Reset uids. polyback keeps no global graph, so nothing else needs clearing."""
+    reset_uids()
+
+
+def manual_variable_initialization(value: bool) -> None:
+    """Accepted for compatibility: polyback variables always hold their initial value."""
+
+
+@contextlib.contextmanager
+def name_scope(name: str):
+    """Accepted for compatibility; tensor names are not scoped."""
+    yield
+
+
+def normalize_data_format(value: str | None) -> str:
+    """``value`` checked, or the configured image data format when None."""
+    value = (value or config.image_data_format()).lower()
+    if value not in ("channels_first", "channels_last"):
+        raise ValueError(f"data_format must be 'channels_first' or 'channels_last', not {value!r}")
+    return value
+
+
+def cast_to_floatx(x) -> np.ndarray:
+    """A NumPy array cast to floatx."""
+    return np.asarray(x, dtype=config.floatx())
+
+
+def is_sparse(tensor) -> bool:
+    """True for placeholders created with ``sparse=True``."""
+    return bool(getattr(tensor, "sparse", False))
+
+
+def to_dense(tensor) -> Tensor:
+    """Sparse placeholders are fed as dense arrays: the tensor itself."""
+    return as_tensor(tensor)
+
+
+def is_tensor(x) -> bool:
+    """True for polyback tensors."""
+    return isinstance(x, Tensor)
+
+
+def is_keras_tensor(x) -> bool:
+    """True for polyback tensors that are not Variables (Keras's definition)."""
+    if not is_tensor(x):
+        raise ValueError(f"expected a polyback tensor, got {type(x).__name__}")
+    return not isinstance(x, Variable)
+
+
+def identity(x, name: str | None = None) -> Tensor:
+    """The same value as a new tensor."""
+    return as_tensor(x) * 1
+
+
+def moving_average_update(x: Variable, value, momentum: float) -> Update:
+    """An update ``x := momentum * x + (1 - momentum) * value`` (no zero-debiasing)."""
+    return Update(x, x * momentum + as_tensor(value) * (1.0 - momentum))
+
+
+def batch_normalization(x, mean, var, beta, gamma, axis=-1, epsilon: float = 1e-3) -> Tensor:
+    """``(x - mean) / sqrt(var + epsilon) * gamma + beta``."""
+    x, mean = operands(x, mean)
+    out = (x - mean) / sqrt(var + epsilon)
+    if gamma is not None:
+        out = out * gamma
+    return out if beta is None else out + beta
+
+
+def normalize_batch_in_training(x, gamma, beta, reduction_axes, epsilon: float = 1e-3):
+    """Normalise ``x`` by its mean and variance over ``reduction_axes``.
+
+    Returns ``(normalized, mean, variance)``; mean and variance without the reduced axes.
+    """
+    x = as_tensor(x)
+    axes = tuple(reduction_axes)
+    m, v = mean(x, axes, keepdims=True), var(x, axes, keepdims=True)
+    normed = batch_normalization(x, m, v, beta, gamma, epsilon=epsilon)
+    return normed, sum(m, axes), sum(v, axes)
+
+
+def in_top_k(predictions, targets, k: int) -> Tensor:
+    """Whether each target class is among the ``k`` largest predictions of its row (ties
+    at the boundary count as in, as in TensorFlow)."""
+    predictions = as_tensor(predictions)
+    classes = predictions.shape[-1] if predictions.ndim else None
+    if classes is None:
+        raise ValueError("K.in_top_k needs predictions with a known number of classes")
+    hot = P.one_hot(cast(targets, "int32"), num_classes=classes, dtype=predictions.dtype)
+    target_score = sum(predictions * hot, axis=-1, keepdims=True)
+    better = sum(cast(predictions > target_score, "int32"), axis=-1)
+    return better < k
+
+
+__all__ = [
+    "batch_normalization",
+    "cast_to_floatx",
+    "clear_session",
+    "get_uid",
+    "identity",
+    "in_top_k",
+    "is_keras_tensor",
+    "is_sparse",
+    "is_tensor",
+    "manual_variable_initialization",
+    "moving_average_update",
+    "name_scope",
+    "normalize_batch_in_training",
+    "normalize_data_format",
+    "reset_uids",
+    "to_dense",
+]

@@ -17,19 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from polyback._src.engines.base import Engine
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
 
-# Importing jax draws from NumPy's global random generator (its Kubernetes cluster module calls
-# np.random.rand); put the user's random stream back as it was, so seeded runs agree everywhere.
-_rng_state = np.random.get_state()
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-np.random.set_state(_rng_state)
+# (Importing jax draws from NumPy's global generator; the engine registry restores its state.)
 jax.config.update("jax_enable_x64", True)
 
 HIGHEST = jax.lax.Precision.HIGHEST

@@ -1,0 +1,1 @@
+"""Runnable examples. ``python -m polyback.examples.tutorial`` runs the backend tutorial."""

@@ -56,7 +56,8 @@ def logistic_regression(
 
     # The model and its loss. As in the tutorial, the loss is taken of the scores y themselves:
     # categorical_crossentropy rescales y to sum to 1 per row and clips it to
-    # [epsilon, 1 - epsilon]; it is not the crossentropy of softmax(y).
+    # [epsilon, 1 - epsilon]; it is not the crossentropy of softmax(y). Rows whose scores sum
+    # to nearly 0 make it very sensitive to rounding: after a few steps, engines part ways.
     y = K.dot(x, W) + b
     with _note_old_argument_order():
         loss = K.categorical_crossentropy(y, target)

@@ -1,0 +1,277 @@
+"""Benchmark polyback against the same code written by hand and against tf_keras.
+
+Run ``make bench`` or ``python bench/run.py --help``. Each contender runs in its own process;
+after each has been built and called once (one at a time), all are timed in interleaved rounds,
+in a new random order each round, so that load from elsewhere on the machine hits all alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import report
+import worker
+import workloads
+from handwritten import LABELS, PACKAGES
+
+ENGINES = ["numpy", "jax", "torch", "tensorflow", "theano"]
+ALIASES = {"pytensor": "theano", "tf": "tensorflow", "pytorch": "torch", "tf-keras": "tf_keras"}
+WORKLOADS = {"otto": "Otto step", "linreg": "Linear-regression call"}
+REPEATS = {"otto": 150, "linreg": 5000}  # timed calls per contender
+WARMUP = {"otto": 2, "linreg": 20}  # untimed calls after the first two
+ROUNDS, QUICK_ROUNDS = 50, 2
+PAUSE_S = 0.02  # between contenders: lets the last one's worker threads go idle
+SETUP_TIMEOUT_S, ROUND_TIMEOUT_S = 600, 300
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", choices=["otto", "linreg", "all"], default="all")
+    parser.add_argument(
+        "--engines",
+        default=",".join([*ENGINES, "tf_keras"]),
+        help="comma-separated: numpy, jax, torch, tensorflow, theano (pytensor), tf_keras; each "
+        "engine brings polyback on it and its hand-written version; hand-written NumPy, the "
+        "reference, always runs (default: all)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help="timed calls per contender "
+        f"(default: {REPEATS['otto']} Otto steps, {REPEATS['linreg']} linreg calls)",
+    )
+    parser.add_argument("--rounds", type=int, help=f"interleaved rounds (default {ROUNDS})")
+    parser.add_argument("--quick", action="store_true", help="a few calls only: a smoke test")
+    parser.add_argument("--data", help="Otto train.csv(.zip); default: the shared data folder")
+    parser.add_argument(
+        "--out",
+        help="markdown file to write (default: bench/results.md for a full run, "
+        "bench/results/partial.md with --quick, --workload or --engines)",
+    )
+    parser.add_argument("--json", help="also write every timing, raw, to this JSON file")
+    args = parser.parse_args(argv)
+    names = [ALIASES.get(e, e) for e in args.engines.replace(" ", "").lower().split(",") if e]
+    unknown = sorted(set(names) - {*ENGINES, "tf_keras"})
+    if unknown:
+        parser.error(f"unknown engines {unknown}; choose from {[*ENGINES, 'tf_keras']}")
+    args.engines = names
+    partial = args.quick or args.workload != "all" or set(names) != {*ENGINES, "tf_keras"}
+    default_out = BENCH_DIR / ("results/partial.md" if partial else "results.md")
+    args.out = Path(args.out) if args.out else default_out
+    return args
+
+
+def installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def contenders(workload: str, engines: list[str], notes: list[str]) -> list[worker.Spec]:
+    """The contenders to run, in table order; what cannot run is skipped with a note."""
+    import polyback
+
+    available = polyback.available_backends()
+    specs = []
+    for engine in ENGINES:
+        package = PACKAGES[engine]
+        if engine in engines:
+            if engine in available:
+                specs.append(
+                    worker.Spec("polyback", engine, workload, package, f"polyback/{engine}")
+                )
+            else:
+                notes.append(
+                    f"polyback/{engine}: skipped, the engine is not available "
+                    "(not in this version of polyback, or its package is not installed)"
+                )
+        if engine in engines or engine == "numpy":
+            label = f"{LABELS[engine]} (hand)"
+            if installed(package):
+                specs.append(worker.Spec("hand", engine, workload, package, label))
+            else:
+                notes.append(f"{label}: skipped, {package} is not installed")
+    if "tf_keras" in engines:
+        if installed("tensorflow") and installed("tf_keras"):
+            specs.append(
+                worker.Spec("tf_keras", "tensorflow", workload, "tf_keras", "tf_keras K.function")
+            )
+        else:
+            notes.append("tf_keras K.function: skipped, tensorflow or tf_keras is not installed")
+    return specs
+
+
+class Contender:
+    """A worker process and what it measured."""
+
+    def __init__(self, ctx, spec: worker.Spec, data: dict, warmup: int, log_dir: Path):
+        self.result = report.Result(spec)
+        self.log = log_dir / f"{spec.workload}-{spec.kind}-{spec.engine}.log"
+        self.conn, child = ctx.Pipe()
+        args = (child, spec, data, warmup, str(self.log))
+        self.process = ctx.Process(target=worker.serve, args=args, daemon=True)
+        self.process.start()
+        child.close()
+
+    def receive(self, timeout: float):
+        """The worker's reply; records an error (and returns None) if it failed or died."""
+        try:
+            if not self.conn.poll(timeout):
+                raise TimeoutError(f"no answer within {timeout:.0f} s")
+            reply = self.conn.recv()
+        except (EOFError, OSError, TimeoutError) as exc:
+            tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            reply = {"error": f"{tail}\nworker process lost: {exc!r}"}
+        if isinstance(reply, dict) and "error" in reply:
+            self.result.error = reply["error"]
+            self.stop()
+            return None
+        return reply
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            try:
+                self.conn.send("stop")
+            except OSError:
+                pass
+            self.process.join(10)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join()
+
+
+def run_workload(workload: str, specs, data: dict, args) -> list[report.Result]:
+    """Set up every contender alone, then time them all in interleaved rounds."""
+    ctx = multiprocessing.get_context("spawn")
+    warmup = 1 if args.quick else WARMUP[workload]
+    repeats = args.repeats or (max(4, REPEATS[workload] // 50) if args.quick else REPEATS[workload])
+    rounds = min(repeats, args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS))
+    per_round = math.ceil(repeats / rounds)
+    everyone, live = [], []
+    with tempfile.TemporaryDirectory(prefix="polyback-bench-") as log_dir:
+        for spec in specs:
+            print(f"  set-up {spec.label} ...", end=" ", flush=True)
+            contender = Contender(ctx, spec, data, warmup, Path(log_dir))
+            everyone.append(contender)
+            reply = contender.receive(SETUP_TIMEOUT_S)
+            if reply is None:
+                print("FAILED:", contender.result.error.strip().splitlines()[-1])
+            else:
+                contender.result.build_s = reply["build_s"]
+                contender.result.first_s = reply["first_s"]
+                contender.result.losses = reply["losses"]
+                live.append(contender)
+                print(
+                    f"build {report.fmt_time(reply['build_s'])}, "
+                    f"first call {report.fmt_time(reply['first_s'])}"
+                )
+        print(f"  {rounds} rounds of {per_round} calls per contender:", end="", flush=True)
+        order = random.Random(workloads.SEED)
+        for k in range(rounds):
+            order.shuffle(live)
+            for contender in list(live):
+                time.sleep(PAUSE_S)
+                contender.conn.send(per_round)
+                times = contender.receive(ROUND_TIMEOUT_S)
+                if times is None:
+                    live.remove(contender)
+                else:
+                    contender.result.rounds.append(times)
+            print(f" {k + 1}", end="", flush=True)
+        print()
+        for contender in live:
+            contender.stop()
+    return [c.result for c in everyone]
+
+
+METHOD = """\
+Method. Each contender runs in its own fresh process: polyback on each engine
+(`K.function(..., backend=name)`), the same step written by hand with each library
+(`bench/handwritten.py`: NumPy with a hand-derived gradient; `jax.jit` of `jax.value_and_grad`;
+eager PyTorch autograd; `tf.function` with `tf.GradientTape` and `assign_sub`;
+`pytensor.function` with shared variables), and the Keras 2.3 code itself on `tf_keras.backend`
+in graph mode. Every call is fed the NumPy arrays (float64 cast to float32 with NumPy) and
+returns the loss as NumPy; weights stay inside the library. *build* is the first construction
+(graph and function, or the hand-written set-up; the library is imported and started
+beforehand), *first call* the first call (where lazy compilers compile); both are single
+measurements. After a few untimed warm-up calls, all contenders are timed call by call in
+{rounds} interleaved rounds, in a new random order each round, each round's first call untimed;
+*median*, *p10*, *p90* are over all timed calls. Ratios are the median over rounds of (median
+call / the other's median call in the same round), with the interquartile range over rounds in
+brackets. *check* compares the first loss with hand-written NumPy's (elementwise, rtol
+{rtol:.0e}, atol {atol:.0e}) and the mean loss after one update (rtol {second:.0e})."""
+
+
+def markdown(sections: list[str], info: dict[str, str], argv: list[str], rounds: int) -> str:
+    command = " ".join(["python bench/run.py", *argv])
+    lines = ["# polyback benchmarks", "", f"Written by `{command}` (`make bench` runs it).", ""]
+    lines += ["| machine | |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in info.items()]
+    tolerances = {
+        "rtol": report.FIRST_RTOL,
+        "atol": report.FIRST_ATOL,
+        "second": report.SECOND_RTOL,
+    }
+    method = METHOD.format(rounds=rounds, **tolerances)
+    lines += ["", method, ""]
+    return "\n".join(lines + sections)
+
+
+def section(workload: str, results, notes: list[str]) -> str:
+    lines = [f"## {WORKLOADS[workload]}", "", workloads.DESCRIPTIONS[workload] + ".", ""]
+    if results:
+        lines += [report.markdown_table(results), "", "Targets:", ""]
+        lines += [f"- {t}" for t in report.targets(workload, results)]
+    lines += [f"- {n}" if k else f"\nNotes:\n\n- {n}" for k, n in enumerate(notes)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    info = report.machine_info()
+    info["load average (1 min) at start"] = f"{os.getloadavg()[0]:.2f}"
+    sections, raw = [], {}
+    for workload in ["otto", "linreg"] if args.workload == "all" else [args.workload]:
+        print(f"{WORKLOADS[workload]}:", flush=True)
+        notes: list[str] = []
+        try:
+            data = workloads.load(workload, args.data)
+        except (FileNotFoundError, ImportError) as exc:
+            notes.append(f"skipped: {exc}")
+            print(f"  skipped: {exc}")
+            sections.append(section(workload, [], notes))
+            continue
+        specs = contenders(workload, args.engines, notes)
+        results = run_workload(workload, specs, data, args)
+        report.check_losses(results)
+        for r in results:
+            if r.error:
+                notes.append(f"{r.spec.label} failed: {r.error.strip().splitlines()[-1]}")
+        print(report.text_table(results))
+        for line in [*report.targets(workload, results), *notes]:
+            print("  " + line.replace("**", ""))
+        sections.append(section(workload, results, notes))
+        raw[workload] = [report.raw(r) for r in results]
+    info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
+    rounds = args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown(sections, info, argv, rounds))
+    print(f"wrote {args.out}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": info, "results": raw}, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

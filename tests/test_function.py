@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import polyback
 from polyback import backend as K
 
 
@@ -226,3 +227,25 @@ def test_get_value_returns_a_copy():
     v = K.variable(np.array([1.0]))
     K.get_value(v)[0] = 5.0
     assert K.get_value(v)[0] == 1.0
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_reused_buffers_never_corrupt_a_view_still_to_be_read(engine):
+    if engine not in polyback.available_backends():
+        pytest.fail(f"{engine} should be installed for this test")
+    x = K.placeholder(shape=(2, 3), dtype="float64", name="x")
+    y = K.exp(x)
+    w = y + 1.0  # y dies here, but its reshaped view is read below
+    out = K.reshape(y, (3, 2)) + K.reshape(w, (3, 2))
+    a = np.arange(6.0).reshape(2, 3) / 10
+    (got,) = K.function([x], [out], backend=engine)([a])
+    np.testing.assert_allclose(got, (2 * np.exp(a) + 1).reshape(3, 2))
+
+
+def test_logical_reductions_of_numbers():
+    x = K.placeholder(shape=(2, 2), name="x")
+    d = np.array([[0.0, 2.0], [0.0, 0.0]], dtype="float32")
+    f = K.function([x], [K.any(x, axis=1), K.all(x, axis=0)])
+    got_any, got_all = f([d])
+    np.testing.assert_array_equal(got_any, [True, False])
+    np.testing.assert_array_equal(got_all, [False, False])

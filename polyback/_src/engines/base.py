@@ -17,6 +17,54 @@ import numpy as np
 from polyback._src.ir.graph import format_node
 from polyback._src.specialize import Program
 
+#: Primitives whose result may share memory with their first input (a view).
+VIEW_PRIMS = frozenset(
+    {
+        "getitem",
+        "reshape",
+        "transpose",
+        "expand_dims",
+        "squeeze",
+        "broadcast_to",
+        "matrix_transpose",
+    }
+)
+
+
+def _dying_inputs(program: Program) -> list[list[int]]:
+    """For each node, the positions of inputs whose memory is read by no later node.
+
+    Memory is tracked through views: a tensor dies only when it, and every view of the same
+    buffer, is used for the last time; program outputs never die. An input is not offered
+    either when another input of the same node views the same buffer.
+    """
+    root: dict[int, int] = {}
+    for node in program.nodes:
+        if node.prim.name in VIEW_PRIMS:
+            source = node.inputs[0]
+            root[id(node.output)] = root.get(id(source), id(source))
+    last_use: dict[int, int] = {}
+    end = len(program.nodes)
+    for t in program.outputs:
+        last_use[root.get(id(t), id(t))] = end
+    for k, node in enumerate(program.nodes):
+        for i in node.inputs:
+            r = root.get(id(i), id(i))
+            last_use[r] = max(last_use.get(r, k), k)
+    dying = []
+    for k, node in enumerate(program.nodes):
+        roots = [root.get(id(i), id(i)) for i in node.inputs]
+        dying.append(
+            [
+                j
+                for j, (i, r) in enumerate(zip(node.inputs, roots))
+                if r == id(i)  # the buffer's owner, not a view of it
+                and last_use[r] == k
+                and all(t is i for t, other in zip(node.inputs, roots) if other == r)
+            ]
+        )
+    return dying
+
 
 class MissingLowering(NotImplementedError):
     """An engine has no lowering for a primitive."""
@@ -53,18 +101,13 @@ class Engine:
         for k, c in enumerate(program.constants):
             names[id(c)] = f"c{k}"
             env[f"c{k}"] = self.constant(c.value)
-        last_use = {id(t): len(program.nodes) for t in program.outputs}
-        for k, node in enumerate(program.nodes):
-            for i in node.inputs:
-                last_use.setdefault(id(i), k)
-                last_use[id(i)] = max(last_use[id(i)], k)
+        dying = _dying_inputs(program)
         lines = []
         for k, node in enumerate(program.nodes):
             env[f"f{k}"] = self.lower(node)
             names[id(node.output)] = f"t{k}"
             args = [names[id(i)] for i in node.inputs]
-            dying = [j for j, i in enumerate(node.inputs) if last_use[id(i)] == k]
-            call = self.call_expression(k, node, args, dying, env)
+            call = self.call_expression(k, node, args, dying[k], env)
             lines.append(f"    t{k} = {call}  # {node.prim.name}")
         params = [names[id(t)] for t in (*program.inputs, *program.variables)]
         lines.append(f"    return [{', '.join(names[id(t)] for t in program.outputs)}]")
@@ -77,8 +120,8 @@ class Engine:
     def call_expression(self, k: int, node, args: list[str], dying: list[int], env: dict) -> str:
         """The Python expression computing node ``k`` from ``args`` (names of its inputs).
 
-        ``dying`` lists the positions of inputs not used after this node; an engine may reuse
-        their memory (the NumPy engine does).
+        ``dying`` lists the positions of inputs whose memory nothing reads after this node,
+        through no view either; an engine may reuse it (the NumPy engine does).
         """
         return f"f{k}({', '.join(args)})"
 

@@ -62,11 +62,11 @@ def _sum(x, axis=None, keepdims=False):
     return out
 
 
-def _reduction(ufunc):
+def _reduction(ufunc, dtype_of=lambda x: x.dtype):
     # ufunc.reduce skips the Python wrapper of np.sum and friends: cheaper on small arrays.
     # dtype= keeps small integer types from widening to int64.
     def reduce(x, axis=None, keepdims=False):
-        return ufunc.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+        return ufunc.reduce(x, axis=axis, keepdims=keepdims, dtype=dtype_of(x))
 
     reduce.__name__ = ufunc.__name__
     return reduce
@@ -117,8 +117,8 @@ LOWERINGS = {
     "prod": _reduction(np.multiply),
     "max": _reduction(np.maximum),
     "min": _reduction(np.minimum),
-    "any": _reduction(np.logical_or),
-    "all": _reduction(np.logical_and),
+    "any": _reduction(np.logical_or, lambda x: bool),
+    "all": _reduction(np.logical_and, lambda x: bool),
     "argmax": lambda x, axis: np.argmax(x, axis=axis),
     "argmin": lambda x, axis: np.argmin(x, axis=axis),
     # shape

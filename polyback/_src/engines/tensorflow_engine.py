@@ -1,0 +1,286 @@
+"""The TensorFlow engine: each specialised program becomes one XLA-compiled ``tf.function``.
+
+``compile`` traces the straight-line program once, with an input signature taken from the
+program's static shapes, and keeps the concrete function; XLA compiles it on the first call. A
+call converts the fed NumPy arrays and runs the graph: no retracing, no Python per node. Variable
+values live as TensorFlow tensors: they go in as arguments and their new values come back as
+outputs, so a training loop never copies weights through NumPy.
+
+Devices: TensorFlow places the graph on its default device, the first GPU when it sees one.
+Fed arrays are then copied to the GPU by the call, variable values stay there between calls
+(they are outputs of the graph), and ``to_numpy`` copies results back to the host. Nothing here
+names a device, so the same code runs on CPU and GPU.
+
+Logs: TensorFlow's C++ runtime prints a few lines when it is imported and when XLA first
+compiles; only an environment variable read before the import silences them, so this module
+leaves them alone (it does not touch TensorFlow's Python logger either: it is quiet here).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.eager import context
+
+from polyback._src.engines.base import Engine
+from polyback._src.prims.shape import to_index
+from polyback._src.specialize import Program
+
+# XLA fuses a program into a few kernels; without it every node is one kernel launched by
+# TensorFlow's executor. Measured on CPU: the linear-regression step runs in about half the time
+# with XLA; the Otto step about as fast (XLA's fused elementwise part is twice as fast, its
+# transposed matmul half as fast); XLA's compile adds some 0.3 s to the Otto step's first call.
+JIT_COMPILE = True
+
+
+def _axis(axis):
+    """polyback's ``axis`` (None, an int or a tuple, maybe empty) as TensorFlow takes it."""
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def _reduction(reduce):
+    """A reduction taking polyback's ``axis`` and ``keepdims``."""
+
+    def lowered(x, axis=None, keepdims=False):
+        return reduce(x, axis=_axis(axis), keepdims=keepdims)
+
+    lowered.__name__ = reduce.__name__
+    return lowered
+
+
+# NaN: NumPy propagates it through maximum, minimum, clip, max and min, and argmax and argmin
+# find the first one. XLA on CPU returns the other operand of maximum and minimum and skips NaN
+# in reduce_max and reduce_min; TensorFlow's argmax skips NaN. The lowerings of these
+# primitives mark NaN explicitly for float tensors (under XLA the test fuses into the kernel).
+
+
+def _nan_where(mask, result):
+    """``result`` with NaN where ``mask`` is True."""
+    return tf.where(mask, tf.constant(math.nan, result.dtype), result)
+
+
+def _elementwise_extremum(op):
+    """maximum or minimum, NaN where either operand is NaN."""
+
+    def lowered(x, y):
+        result = op(x, y)
+        if not x.dtype.is_floating:
+            return result
+        return _nan_where(tf.math.is_nan(x) | tf.math.is_nan(y), result)
+
+    lowered.__name__ = op.__name__
+    return lowered
+
+
+def _extremum_reduction(reduce):
+    """reduce_max or reduce_min, NaN where the reduced elements hold a NaN."""
+
+    def lowered(x, axis=None, keepdims=False):
+        result = reduce(x, axis=_axis(axis), keepdims=keepdims)
+        if not x.dtype.is_floating:
+            return result
+        any_nan = tf.math.reduce_any(tf.math.is_nan(x), axis=_axis(axis), keepdims=keepdims)
+        return _nan_where(any_nan, result)
+
+    lowered.__name__ = reduce.__name__
+    return lowered
+
+
+def _arg_reduction(reduce):
+    """argmax or argmin as int64, the index of the first NaN where there is one."""
+
+    def lowered(x, axis):
+        result = reduce(x, axis=axis, output_type=tf.int64)
+        if not x.dtype.is_floating:
+            return result
+        nan = tf.math.is_nan(x)
+        first_nan = tf.math.argmax(tf.cast(nan, tf.int8), axis=axis, output_type=tf.int64)
+        return tf.where(tf.math.reduce_any(nan, axis=axis), first_nan, result)
+
+    lowered.__name__ = reduce.__name__
+    return lowered
+
+
+def _clip(x, low, high):
+    """NumPy's clip: the bounds take the dtype of ``x``; an infinite bound is no bound."""
+    scalar = x.dtype.as_numpy_dtype
+    result = x
+    if low != -math.inf:
+        result = tf.math.maximum(result, scalar(low))
+    if high != math.inf:
+        result = tf.math.minimum(result, scalar(high))
+    if not x.dtype.is_floating or result is x:
+        return result
+    return _nan_where(tf.math.is_nan(x), result)
+
+
+def _floor_divide(x, y):
+    """NumPy's floor_divide. For floats NumPy takes the quotient from ``fmod``, so that it agrees
+    with mod (1 // 0.1 is 9.0); TensorFlow's floordiv is floor(x / y), which gives 10.0."""
+    if not x.dtype.is_floating:
+        return tf.math.floordiv(x, y)
+    mod = tf.truncatemod(x, y)  # C's fmod
+    div = (x - mod) / y
+    div = tf.where((mod != 0) & ((y < 0) != (mod < 0)), div - 1, div)
+    floor = tf.math.floor(div)
+    quotient = tf.where(div - floor > 0.5, floor + 1, floor)  # snapped to the nearest integer
+    return tf.where(y == 0, x / y, quotient)
+
+
+def _getitem(x, index):
+    return x[to_index(index)]
+
+
+def _box(positions: np.ndarray, shape: tuple[int, ...]) -> tuple[list, list] | None:
+    """``(starts, sizes)`` when ``positions`` (flat indices, in order) fill a box of ``shape``."""
+    flat = positions.ravel()
+    if flat.size == 0:
+        return None
+    coords = np.unravel_index(flat, shape)
+    starts = [int(c.min()) for c in coords]
+    sizes = [int(c.max()) - s + 1 for c, s in zip(coords, starts)]
+    # Distinct positions as many as the box holds fill it; increasing, they are in its order.
+    increasing = bool(np.all(flat[1:] > flat[:-1]))
+    return (starts, sizes) if increasing and math.prod(sizes) == flat.size else None
+
+
+def _index_grad(g, x, index):
+    """Zeros shaped like ``x`` with ``g`` written at ``index``.
+
+    The positions are computed once with NumPy (shapes are static): a box (unit steps) becomes a
+    pad, any other index a scatter.
+    """
+    shape = tuple(x.shape.as_list())
+    if not shape:  # x is a scalar: g holds its one element
+        return tf.reshape(g, shape)
+    positions = np.arange(math.prod(shape)).reshape(shape)[to_index(index)]
+    box = _box(positions, shape)
+    if box is not None:
+        starts, sizes = box
+        padding = [(s, d - s - n) for s, n, d in zip(starts, sizes, shape)]
+        return tf.pad(tf.reshape(g, sizes), padding)
+    flat = tf.scatter_nd(positions.reshape(-1, 1), tf.reshape(g, [-1]), [math.prod(shape)])
+    return tf.reshape(flat, shape)
+
+
+def _one_hot(indices, num_classes, dtype):
+    # Out-of-range and negative indices give rows of zeros, as in the NumPy engine.
+    return tf.one_hot(indices, num_classes, dtype=dtype)
+
+
+def _einsum(x, y, spec):
+    return tf.einsum(spec, x, y)
+
+
+# Every entry takes the operands positionally and the node's params by keyword; TensorFlow's
+# keyword names (shape, perm, axis, dtype, keepdims) match polyback's where an entry is bare.
+LOWERINGS: dict[str, Callable[..., Any]] = {
+    # elementwise
+    "negative": tf.math.negative,
+    "abs": tf.math.abs,
+    "sign": tf.math.sign,
+    "exp": tf.math.exp,
+    "log": tf.math.log,
+    "log1p": tf.math.log1p,
+    "sqrt": tf.math.sqrt,
+    "tanh": tf.math.tanh,
+    "sigmoid": tf.math.sigmoid,
+    "softplus": tf.math.softplus,
+    "sin": tf.math.sin,
+    "cos": tf.math.cos,
+    "floor": tf.math.floor,
+    "ceil": tf.math.ceil,
+    "round": tf.math.round,  # half to even
+    "logical_not": tf.math.logical_not,
+    "add": tf.math.add,
+    "subtract": tf.math.subtract,
+    "multiply": tf.math.multiply,
+    "divide": tf.math.truediv,
+    "power": tf.math.pow,
+    "maximum": _elementwise_extremum(tf.math.maximum),
+    "minimum": _elementwise_extremum(tf.math.minimum),
+    "mod": tf.math.floormod,  # the sign of the divisor
+    "floor_divide": _floor_divide,
+    "equal": tf.math.equal,
+    "not_equal": tf.math.not_equal,
+    "less": tf.math.less,
+    "less_equal": tf.math.less_equal,
+    "greater": tf.math.greater,
+    "greater_equal": tf.math.greater_equal,
+    "logical_and": tf.math.logical_and,
+    "logical_or": tf.math.logical_or,
+    "where": tf.where,
+    "cast": tf.cast,
+    "clip": _clip,
+    # reductions
+    "sum": _reduction(tf.math.reduce_sum),
+    "prod": _reduction(tf.math.reduce_prod),
+    "max": _extremum_reduction(tf.math.reduce_max),
+    "min": _extremum_reduction(tf.math.reduce_min),
+    "any": _reduction(tf.math.reduce_any),
+    "all": _reduction(tf.math.reduce_all),
+    "argmax": _arg_reduction(tf.math.argmax),
+    "argmin": _arg_reduction(tf.math.argmin),
+    # shape
+    "getitem": _getitem,
+    "index_grad": _index_grad,
+    "reshape": tf.reshape,
+    "transpose": tf.transpose,
+    "expand_dims": tf.expand_dims,
+    "squeeze": tf.squeeze,
+    "broadcast_to": tf.broadcast_to,
+    "one_hot": _one_hot,
+    # linear algebra
+    "matmul": tf.linalg.matmul,  # broadcasts batch dimensions, as NumPy
+    "matrix_transpose": tf.linalg.matrix_transpose,
+    "einsum": _einsum,
+}
+
+
+def _runner(concrete, n_inputs: int, n_outputs: int) -> Callable[..., list]:
+    """``run(*input_arrays, *variable_values)``: one call of ``concrete``'s graph, by its name.
+
+    This is what ``ConcreteFunction.__call__`` does in the end (with no gradient tape
+    recording), without its per-call binding of arguments to the Python signature, which costs
+    several times the run of a small graph. ``run`` keeps ``concrete`` alive: the runtime
+    forgets the graph when it is collected.
+    """
+    call_function = context.context().call_function
+    name = concrete.name
+    captures = concrete.captured_inputs  # constants of the program
+    constant = tf.constant
+
+    def run(*args):
+        tensors = [constant(a) for a in args[:n_inputs]]
+        return call_function(name, [*tensors, *args[n_inputs:], *captures], n_outputs)
+
+    run.concrete = concrete
+    return run
+
+
+class TensorflowEngine(Engine):
+    name = "tensorflow"
+    lowerings = LOWERINGS
+
+    def compile(self, program: Program) -> Callable[..., list]:
+        """The program traced once into a concrete ``tf.function`` of fixed signature."""
+        if not program.outputs:  # nothing to run (the runtime would answer None, not [])
+            return lambda *args: []
+        fn = self.trace_function(program)
+        signature = [tf.TensorSpec(t.shape, t.dtype) for t in (*program.inputs, *program.variables)]
+        graph = tf.function(fn, input_signature=signature, jit_compile=JIT_COMPILE, autograph=False)
+        concrete = graph.get_concrete_function()
+        return _runner(concrete, len(program.inputs), len(program.outputs))
+
+    def from_numpy(self, array: np.ndarray, dtype: str) -> tf.Tensor:
+        return tf.constant(array, dtype=dtype)
+
+    def to_numpy(self, value: tf.Tensor) -> np.ndarray:
+        return np.array(value)  # a copy (from the GPU, if there), an array even for 0-d
+
+
+ENGINE_CLASS = TensorflowEngine

@@ -14,6 +14,7 @@ import numpy as np
 
 from polyback import config
 from polyback._src.engines import get_engine
+from polyback._src.fastcall import make_fast_call
 from polyback._src.ir.dtypes import is_float
 from polyback._src.ir.graph import Graph, format_graph
 from polyback._src.ir.tensor import Placeholder, RandomInput, Tensor, Variable
@@ -168,6 +169,7 @@ class Function:
         self._updated = [var for var, _ in self.updates]
         self._dynamic = [k for k, p in enumerate(self._placeholders) if not p.type.is_concrete]
         self._programs: dict[tuple, tuple] = {}
+        self._call = make_fast_call(self)
 
     # -- compilation -------------------------------------------------------------------------
     def _build(self, shapes: list[tuple[int, ...]]) -> tuple:
@@ -217,6 +219,9 @@ class Function:
 
     # -- calling -----------------------------------------------------------------------------
     def __call__(self, inputs: Sequence[Any]) -> list[np.ndarray] | np.ndarray:
+        return self._call(inputs)
+
+    def _call_checked(self, inputs: Sequence[Any]) -> list[np.ndarray] | np.ndarray:
         if not isinstance(inputs, (list, tuple)):
             raise TypeError(
                 f"a polyback function takes a list of arrays, one per input; got "

@@ -71,6 +71,13 @@ def broadcast_same_dtype(x: TensorType, y: TensorType) -> TensorType:
     return TensorType(broadcast_shapes(x.shape, y.shape), same_dtype(x, y))
 
 
+def broadcast_numeric(x: TensorType, y: TensorType) -> TensorType:
+    out = broadcast_same_dtype(x, y)
+    if out.dtype == "bool":
+        raise InferenceError("needs numeric tensors, got bool; cast them first")
+    return out
+
+
 def broadcast_float(x: TensorType, y: TensorType) -> TensorType:
     out = broadcast_same_dtype(x, y)
     require_float(out)
@@ -99,6 +106,8 @@ def infer_cast(x: TensorType, dtype: str) -> TensorType:
 
 
 def infer_clip(x: TensorType, low: float, high: float) -> TensorType:
+    if x.dtype == "bool":
+        raise InferenceError("cannot clip a bool tensor; cast it first")
     if low > high:
         raise InferenceError(f"clip bounds are reversed: low={low} > high={high}")
     return x
@@ -320,14 +329,14 @@ def _vjp_mod(node, g):
 
 
 add = _binary("add", broadcast_same_dtype, _vjp_add, neutral=0, commutative=True)
-subtract = _binary("subtract", broadcast_same_dtype, _vjp_subtract, neutral=0)
+subtract = _binary("subtract", broadcast_numeric, _vjp_subtract, neutral=0)
 multiply = _binary("multiply", broadcast_same_dtype, _vjp_multiply, neutral=1, commutative=True)
 divide = _binary("divide", broadcast_float, _vjp_divide, neutral=1, y_low=0.5, y_high=2.0)
-power = _binary("power", broadcast_same_dtype, _vjp_power, neutral=1)
+power = _binary("power", broadcast_numeric, _vjp_power, neutral=1)
 maximum = _binary("maximum", broadcast_same_dtype, _vjp_maximum)
 minimum = _binary("minimum", broadcast_same_dtype, _vjp_minimum)
-mod = _binary("mod", broadcast_same_dtype, _vjp_mod, y_low=0.5, y_high=2.0)
-floor_divide = _binary("floor_divide", broadcast_same_dtype, None, y_low=0.5, y_high=2.0)
+mod = _binary("mod", broadcast_numeric, _vjp_mod, y_low=0.5, y_high=2.0)
+floor_divide = _binary("floor_divide", broadcast_numeric, None, y_low=0.5, y_high=2.0)
 equal = _binary("equal", broadcast_to_bool, None)
 not_equal = _binary("not_equal", broadcast_to_bool, None)
 less = _binary("less", broadcast_to_bool, None)

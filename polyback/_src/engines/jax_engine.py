@@ -20,8 +20,10 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import io_callback
 
 from polyback._src.engines.base import Engine
+from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
 
@@ -101,6 +103,39 @@ def _one_hot(indices, num_classes, dtype):
     return (jnp.expand_dims(indices, -1) == jnp.arange(num_classes)).astype(dtype)
 
 
+def _concatenate(*xs, axis):
+    return jnp.concatenate(xs, axis=axis)
+
+
+def _take(x, indices, axis):
+    return jnp.take(x, indices, axis=axis)
+
+
+def _take_grad(g, x, indices, axis):
+    index = (slice(None),) * (axis % x.ndim) + (indices,)
+    return jnp.zeros(x.shape, g.dtype).at[index].add(g)  # repeated indices add up
+
+
+def _scan(fn):
+    # dtype=x.dtype: JAX, like NumPy, would widen small integers to int64
+    def scan(x, axis):
+        return fn(x, axis=axis, dtype=x.dtype)
+
+    scan.__name__ = fn.__name__
+    return scan
+
+
+def _identity_print(x, message):
+    """``x``, printed on the host when the computation reaches it. The result comes back from
+    the callback, so the print happens before anything that uses it."""
+
+    def show(value):
+        print_value(message, value)
+        return value
+
+    return io_callback(show, jax.ShapeDtypeStruct(x.shape, x.dtype), x, ordered=True)
+
+
 def _matmul(x, y):
     return jnp.matmul(x, y, precision=HIGHEST)
 
@@ -160,6 +195,9 @@ LOWERINGS = {
     "all": _reduction(jnp.all),
     "argmax": _arg_reduction(jnp.argmax),
     "argmin": _arg_reduction(jnp.argmin),
+    # scans
+    "cumsum": _scan(jnp.cumsum),
+    "cumprod": _scan(jnp.cumprod),
     # shape
     "getitem": _getitem,
     "index_grad": _index_grad,
@@ -169,6 +207,11 @@ LOWERINGS = {
     "squeeze": _squeeze,
     "broadcast_to": _broadcast_to,
     "one_hot": _one_hot,
+    "concatenate": _concatenate,
+    "take": _take,
+    "take_grad": _take_grad,
+    # debugging
+    "identity_print": _identity_print,
     # linear algebra
     "matmul": _matmul,
     "matrix_transpose": _matrix_transpose,

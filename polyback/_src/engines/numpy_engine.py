@@ -11,6 +11,7 @@ import operator
 import numpy as np
 
 from polyback._src.engines.base import Engine
+from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 
 
@@ -43,6 +44,34 @@ def _index_grad(g, x, index):
 
 def _one_hot(indices, num_classes, dtype):
     return (np.expand_dims(indices, -1) == np.arange(num_classes)).astype(dtype)
+
+
+def _concatenate(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def _take(x, indices, axis):
+    return np.take(x, indices, axis=axis)
+
+
+def _take_grad(g, x, indices, axis):
+    out = np.zeros(x.shape, dtype=g.dtype)
+    np.add.at(out, (slice(None),) * (axis % x.ndim) + (indices,), g)  # repeated indices add up
+    return out
+
+
+def _scan(ufunc):
+    # dtype=: small integer types would widen to int64
+    def scan(x, axis):
+        return ufunc.accumulate(x, axis=axis, dtype=x.dtype)
+
+    scan.__name__ = f"cum_{ufunc.__name__}"
+    return scan
+
+
+def _identity_print(x, message):
+    print_value(message, x)
+    return np.array(x, copy=True)  # a new array: no other node writes into it
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -121,6 +150,9 @@ LOWERINGS = {
     "all": _reduction(np.logical_and, lambda x: bool),
     "argmax": lambda x, axis: np.argmax(x, axis=axis),
     "argmin": lambda x, axis: np.argmin(x, axis=axis),
+    # scans
+    "cumsum": _scan(np.add),
+    "cumprod": _scan(np.multiply),
     # shape
     "getitem": _getitem,
     "index_grad": _index_grad,
@@ -130,6 +162,11 @@ LOWERINGS = {
     "squeeze": lambda x, axis: np.squeeze(x, axis),
     "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),
     "one_hot": _one_hot,
+    "concatenate": _concatenate,
+    "take": _take,
+    "take_grad": _take_grad,
+    # debugging
+    "identity_print": _identity_print,
     # linear algebra
     "matmul": np.matmul,
     "matrix_transpose": lambda x: np.swapaxes(x, -1, -2),
@@ -162,6 +199,7 @@ IN_PLACE = {
     )
 }
 FRESH = {*IN_PLACE, "matmul", "sum", "prod", "max", "min", "where", "clip", "cast", "sigmoid"}
+FRESH |= {"concatenate", "take", "take_grad", "cumsum", "cumprod"}
 
 
 class NumpyEngine(Engine):

@@ -29,8 +29,10 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.mode import Mode
+from pytensor.printing import Print
 
 from polyback._src.engines.base import Engine
+from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
 
@@ -154,6 +156,28 @@ def _one_hot(indices, num_classes, dtype):
     return pt.eq(pt.shape_padright(indices), classes).astype(dtype)
 
 
+def _concatenate(*xs, axis):
+    return pt.concatenate(list(xs), axis=axis)
+
+
+def _take(x, indices, axis):
+    return pt.take(x, indices, axis=axis)
+
+
+def _take_grad(g, x, indices, axis):
+    """Zeros shaped like ``x`` with ``g`` added at ``indices`` (repeated indices add up)."""
+    zeros = pt.zeros(x.type.shape, dtype=g.dtype)
+    return pt.inc_subtensor(zeros[(slice(None),) * (axis % x.ndim) + (indices,)], g)
+
+
+def _print_op(op, inputs):
+    print_value(op.message, inputs[0])
+
+
+def _identity_print(x, message):
+    return Print(message, global_fn=_print_op)(x)
+
+
 LOWERINGS: dict[str, Callable] = {
     # elementwise
     "negative": _negative,
@@ -201,6 +225,9 @@ LOWERINGS: dict[str, Callable] = {
     "all": _reduction(pt.all),
     "argmax": _arg_reduction(pt.argmax),
     "argmin": _arg_reduction(pt.argmin),
+    # scans
+    "cumsum": pt.cumsum,
+    "cumprod": pt.cumprod,
     # shape
     "getitem": _getitem,
     "index_grad": _index_grad,
@@ -210,6 +237,11 @@ LOWERINGS: dict[str, Callable] = {
     "squeeze": pt.squeeze,
     "broadcast_to": pt.broadcast_to,
     "one_hot": _one_hot,
+    "concatenate": _concatenate,
+    "take": _take,
+    "take_grad": _take_grad,
+    # debugging
+    "identity_print": _identity_print,
     # linear algebra
     "matmul": pt.matmul,
     "matrix_transpose": lambda x: x.mT,

@@ -27,6 +27,7 @@ import tensorflow as tf
 from tensorflow.python.eager import context
 
 from polyback._src.engines.base import Engine
+from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
 
@@ -172,6 +173,48 @@ def _one_hot(indices, num_classes, dtype):
     return tf.one_hot(indices, num_classes, dtype=dtype)
 
 
+def _concatenate(*xs, axis):
+    return tf.concat(list(xs), axis=axis)
+
+
+def _int_indices(indices):
+    """Indices as gather and segment sums take them (int32 or int64)."""
+    return indices if indices.dtype in (tf.int32, tf.int64) else tf.cast(indices, tf.int64)
+
+
+def _take(x, indices, axis):
+    return tf.gather(x, _int_indices(indices), axis=axis)
+
+
+def _take_grad(g, x, indices, axis):
+    """Zeros shaped like ``x`` plus ``g`` added at ``indices`` along ``axis`` (repeated indices
+    add up): a segment sum over the index axes of ``g``, moved to the front and back."""
+    ndim = len(x.shape)
+    axis %= ndim
+    k = len(indices.shape)
+    front = [*range(axis, axis + k), *range(axis), *range(axis + k, ndim + k - 1)]
+    moved = tf.transpose(g, front)
+    summed = tf.math.unsorted_segment_sum(moved, _int_indices(indices), x.shape[axis])
+    return tf.transpose(summed, [*range(1, axis + 1), 0, *range(axis + 1, ndim)])
+
+
+def _identity_print(x, message):
+    """``x``, printed from Python when the graph runs (``tf.print`` formats differently and
+    XLA compiles neither; programs holding this op run without XLA, see ``compile``)."""
+
+    def show(value):
+        print_value(message, value)
+        return value
+
+    out = tf.numpy_function(show, [x], Tout=x.dtype, stateful=True)
+    out.set_shape(x.shape)
+    return out
+
+
+#: Primitives XLA cannot compile: programs holding one run on TensorFlow's executor.
+NO_XLA = frozenset({"identity_print"})
+
+
 def _einsum(x, y, spec):
     return tf.einsum(spec, x, y)
 
@@ -225,6 +268,9 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     "all": _reduction(tf.math.reduce_all),
     "argmax": _arg_reduction(tf.math.argmax),
     "argmin": _arg_reduction(tf.math.argmin),
+    # scans
+    "cumsum": tf.math.cumsum,
+    "cumprod": tf.math.cumprod,
     # shape
     "getitem": _getitem,
     "index_grad": _index_grad,
@@ -234,6 +280,11 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     "squeeze": tf.squeeze,
     "broadcast_to": tf.broadcast_to,
     "one_hot": _one_hot,
+    "concatenate": _concatenate,
+    "take": _take,
+    "take_grad": _take_grad,
+    # debugging
+    "identity_print": _identity_print,
     # linear algebra
     "matmul": tf.linalg.matmul,  # broadcasts batch dimensions, as NumPy
     "matrix_transpose": tf.linalg.matrix_transpose,
@@ -272,7 +323,8 @@ class TensorflowEngine(Engine):
             return lambda *args: []
         fn = self.trace_function(program)
         signature = [tf.TensorSpec(t.shape, t.dtype) for t in (*program.inputs, *program.variables)]
-        graph = tf.function(fn, input_signature=signature, jit_compile=JIT_COMPILE, autograph=False)
+        xla = JIT_COMPILE and not any(node.prim.name in NO_XLA for node in program.nodes)
+        graph = tf.function(fn, input_signature=signature, jit_compile=xla, autograph=False)
         concrete = graph.get_concrete_function()
         return _runner(concrete, len(program.inputs), len(program.outputs))
 

@@ -35,6 +35,7 @@ import torch
 from polyback._src.engines.base import Engine
 from polyback._src.ir.dtypes import DTYPES
 from polyback._src.ir.tensor import Tensor
+from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
 
@@ -302,6 +303,56 @@ def _bind_one_hot(indices, num_classes, dtype):
     return one_hot
 
 
+def _bind_concatenate(*xs, axis):
+    def concatenate(*xs):
+        return torch.cat(xs, dim=axis)
+
+    return concatenate
+
+
+def _bind_take(x, indices, axis):
+    axis %= x.dim()
+    shape = (*x.shape[:axis], *indices.shape, *x.shape[axis + 1 :])
+
+    def take(x, indices):
+        # index_select takes a vector of int64 indices
+        return x.index_select(axis, indices.reshape(-1).long()).reshape(shape)
+
+    return take
+
+
+def _bind_take_grad(g, x, indices, axis):
+    axis %= x.dim()
+    shape = tuple(x.shape)
+    rows = (*shape[:axis], -1, *shape[axis + 1 :])
+
+    def take_grad(g, x, indices):
+        out = g.new_zeros(shape)  # index_add_ adds up repeated indices
+        return out.index_add_(axis, indices.reshape(-1).long(), g.reshape(rows))
+
+    return take_grad
+
+
+# -- scans ---------------------------------------------------------------------------------------
+
+
+def _scan(fn):
+    def bind(x, axis):
+        # dtype=: torch scans small integers into int64; polyback keeps the input dtype
+        return functools.partial(fn, dim=axis, dtype=x.dtype)
+
+    bind.__name__ = fn.__name__
+    return bound(bind)
+
+
+# -- debugging -----------------------------------------------------------------------------------
+
+
+def _identity_print(x, message):
+    print_value(message, x.numpy(force=True))
+    return x.clone()  # a new tensor: no other node writes into it
+
+
 # -- linear algebra ------------------------------------------------------------------------------
 
 
@@ -356,6 +407,9 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     "all": _logical(torch.all),
     "argmax": _arg(torch.argmax),
     "argmin": _arg(torch.argmin),
+    # scans
+    "cumsum": _scan(torch.cumsum),
+    "cumprod": _scan(torch.cumprod),
     # shape
     "getitem": bound(_bind_getitem),
     "index_grad": bound(_bind_index_grad),
@@ -365,6 +419,11 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     "squeeze": bound(_bind_squeeze),
     "broadcast_to": bound(_bind_broadcast_to),
     "one_hot": bound(_bind_one_hot),
+    "concatenate": bound(_bind_concatenate),
+    "take": bound(_bind_take),
+    "take_grad": bound(_bind_take_grad),
+    # debugging
+    "identity_print": _identity_print,
     # linear algebra
     "matmul": torch.matmul,
     "matrix_transpose": functools.partial(torch.transpose, dim0=-2, dim1=-1),

@@ -15,6 +15,8 @@ from polyback._src.prims.infer import broadcast_shapes, normalize_axes
 __all__ = [
     "broadcast_like",
     "broadcast_to",
+    "concat_part",
+    "concatenate",
     "dim_size",
     "expand_dims",
     "getitem",
@@ -26,6 +28,8 @@ __all__ = [
     "squeeze",
     "stop_gradient",
     "sum_like",
+    "take",
+    "take_grad",
     "transpose",
     "unreduce",
 ]
@@ -354,5 +358,166 @@ one_hot = Primitive(
             {"num_classes": 4, "dtype": "float32"},
             grad=False,
         )
+    ],
+)
+
+# -- concatenate ------------------------------------------------------------------------------
+
+
+def infer_concatenate(*xs: TensorType, axis: int) -> TensorType:
+    if not xs:
+        raise InferenceError("needs at least one tensor")
+    dtypes = {x.dtype for x in xs}
+    if len(dtypes) != 1:
+        raise InferenceError(f"operands must share one dtype, got {sorted(dtypes)}")
+    ranked = [x.shape for x in xs if x.shape is not None]
+    if not ranked:
+        return TensorType(None, xs[0].dtype)
+    ndim = len(ranked[0])
+    if any(len(s) != ndim for s in ranked):
+        raise InferenceError("operands must have one rank")
+    if len(ranked) < len(xs):
+        return TensorType((None,) * ndim, xs[0].dtype)
+    if ndim == 0:
+        raise InferenceError("cannot concatenate scalars")
+    (a,) = normalize_axes(axis, ndim)
+    out: list[int | None] = []
+    for k in range(ndim):
+        dims = [s[k] for s in ranked]
+        if k == a:
+            out.append(None if None in dims else sum(dims))
+            continue
+        known = {d for d in dims if d is not None}
+        if len(known) > 1:
+            raise InferenceError(f"dimension {k} differs: {dims} (only axis {axis} may)")
+        out.append(known.pop() if known else None)
+    return TensorType(tuple(out), xs[0].dtype)
+
+
+def _vjp_concatenate(node, g):
+    xs = node.inputs
+    return tuple(concat_part(g, *xs, part=k, **node.params) for k in range(len(xs)))
+
+
+def _fold_concat_part(inputs, params, out_type):
+    g, *xs = inputs
+    ndim = len(out_type.shape)
+    (axis,) = normalize_axes(params["axis"], ndim)
+    start = sum(x.shape[axis] for x in xs[: params["part"]])
+    stop = start + xs[params["part"]].shape[axis]
+    index = (slice(None),) * axis + (slice(start, stop),)
+    return getitem(g, index=index_spec(index))
+
+
+def _vjp_concat_part(node, gg):
+    """The part's gradient, placed back among zeros of the other parts' shapes."""
+    g, *xs = node.inputs
+    zero = Constant(np.asarray(0, dtype=gg.dtype))
+    parts = [gg if k == node.params["part"] else broadcast_like(zero, x) for k, x in enumerate(xs)]
+    return (concatenate(*parts, axis=node.params["axis"]), *(None for _ in xs))
+
+
+def _ref_concatenate(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+concatenate = Primitive(
+    "concatenate",
+    infer_concatenate,
+    _vjp_concatenate,
+    examples=[
+        Example([sample(2, 3), sample(2, 4), sample(2, 1)], _ref_concatenate, {"axis": 1}),
+        Example([sample(2, 3, 2), sample(1, 3, 2)], _ref_concatenate, {"axis": 0}),
+        Example([sample(3, 2), sample(3, 2, seed=1)], _ref_concatenate, {"axis": -1}),
+        Example(
+            [np.arange(6, dtype="int32").reshape(2, 3), np.ones((1, 3), dtype="int32")],
+            _ref_concatenate,
+            {"axis": 0},
+            grad=False,
+        ),
+    ],
+)
+#: The slice of a concatenation's gradient ``g`` belonging to operand ``part`` of ``xs``; a
+#: getitem once shapes are known.
+concat_part = Primitive(
+    "concat_part",
+    lambda g, *xs, axis, part: TensorType(xs[part].shape, g.dtype),
+    _vjp_concat_part,
+    fold=_fold_concat_part,
+    symbolic_only=True,
+)
+
+# -- take (gather) and its transpose, a scatter-add -------------------------------------------
+
+
+def _indices_dtype(indices: TensorType) -> None:
+    if not indices.dtype.startswith(("int", "uint")):
+        raise InferenceError(f"indices must be integers, got {indices.dtype}")
+
+
+def infer_take(x: TensorType, indices: TensorType, axis: int) -> TensorType:
+    _indices_dtype(indices)
+    if x.shape is None or indices.shape is None:
+        return TensorType(None, x.dtype)
+    if not x.shape:
+        raise InferenceError("cannot take from a scalar")
+    (a,) = normalize_axes(axis, len(x.shape))
+    return TensorType((*x.shape[:a], *indices.shape, *x.shape[a + 1 :]), x.dtype)
+
+
+def infer_take_grad(g: TensorType, x: TensorType, indices: TensorType, axis: int) -> TensorType:
+    _indices_dtype(indices)
+    expected = infer_take(x, indices, axis).shape
+    if g.shape is not None and expected is not None:
+        pairs = list(zip(g.shape, expected))
+        if len(g.shape) != len(expected) or any(a != b for a, b in pairs if None not in (a, b)):
+            raise InferenceError(f"the gradient's shape {g.shape} is not {expected}")
+    return TensorType(x.shape, g.dtype)
+
+
+def _vjp_take(node, g):
+    x, indices = node.inputs
+    return (take_grad(g, x, indices, **node.params), None)
+
+
+def _vjp_take_grad(node, gg):
+    _, x, indices = node.inputs
+    return (take(gg, indices, **node.params), None, None)
+
+
+def _ref_take(x, indices, axis):
+    return np.take(x, indices, axis=axis)
+
+
+def _ref_take_grad(g, x, indices, axis):
+    out = np.zeros(x.shape, dtype=g.dtype)
+    np.add.at(out, (slice(None),) * (axis % x.ndim) + (indices,), g)
+    return out
+
+
+_INDICES = np.array([[0, 4], [2, 2]], dtype="int32")  # a repeated index: gradients add up
+
+take = Primitive(
+    "take",
+    infer_take,
+    _vjp_take,
+    examples=[
+        Example([sample(5, 3), _INDICES], _ref_take, {"axis": 0}),
+        Example([sample(3, 4, 2), np.array([3, 0, 3], dtype="int64")], _ref_take, {"axis": 1}),
+        Example([sample(4, 3), np.array(2, dtype="int32")], _ref_take, {"axis": 0}),
+        Example([sample(2, 5), np.array([4, 1], dtype="int32")], _ref_take, {"axis": -1}),
+    ],
+)
+take_grad = Primitive(
+    "take_grad",
+    infer_take_grad,
+    _vjp_take_grad,
+    examples=[
+        Example([sample(2, 2, 3), sample(5, 3), _INDICES], _ref_take_grad, {"axis": 0}),
+        Example(
+            [sample(3, 3, 2), sample(3, 4, 2), np.array([3, 0, 3], dtype="int64")],
+            _ref_take_grad,
+            {"axis": 1},
+        ),
     ],
 )

@@ -160,7 +160,8 @@ def markdown_table(results: list[Result]) -> str:
         "| " + " | ".join(headers) + " |",
         "|" + "|".join([" --- "] + [" ---: "] * (len(headers) - 2) + [" --- "]) + "|",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(results, spread=True)]
+    for row in rows(results, spread=True):
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
     return "\n".join(lines)
 
 

@@ -203,7 +203,8 @@ in graph mode. Every call is fed the NumPy arrays (float64 cast to float32 with 
 returns the loss as NumPy; weights stay inside the library. *build* is the first construction
 (graph and function, or the hand-written set-up; the library is imported and started
 beforehand), *first call* the first call (where lazy compilers compile); both are single
-measurements. After a few untimed warm-up calls, all contenders are timed call by call in
+measurements (PyTensor's are those of a warm on-disk cache of compiled C code once it has run
+before on the machine). After a few untimed warm-up calls, all contenders are timed call by call in
 {rounds} interleaved rounds, in a new random order each round, each round's first call untimed;
 *median*, *p10*, *p90* are over all timed calls. Ratios are the median over rounds of (median
 call / the other's median call in the same round), with the interquartile range over rounds in

@@ -80,7 +80,9 @@ def serve(conn, spec: Spec, data: dict, warmup: int, log_path: str) -> None:
     try:
         build = _build(spec, data)
         step, build_s = _timed(build)
-        feeds = [np.array(a) for a in data["feeds"]]  # arrays of this process, as a user's
+        # As a user's arrays: unpickled ones carry a dtype equal to NumPy's own but not the
+        # same object, which polyback's feed check (by identity) would cast on every call.
+        feeds = [a.astype(np.dtype(a.dtype.str)) for a in data["feeds"]]
         first, first_s = _timed(step, *feeds)
         second = step(*feeds)  # the loss after one update: checks the gradients too
         for _ in range(warmup):

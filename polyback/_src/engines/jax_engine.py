@@ -23,6 +23,7 @@ import numpy as np
 from jax.experimental import io_callback
 
 from polyback._src.engines.base import Engine
+from polyback._src.prims.convolution import window_counts
 from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
@@ -148,6 +149,31 @@ def _einsum(x, y, spec):
     return jnp.einsum(spec, x, y, precision=HIGHEST)
 
 
+# -- convolution and pooling (channels last; padding as static (before, after) pairs) ---------
+
+
+def _conv(x, kernel, strides, padding, dilation, groups):
+    spatial = "DHW"[-len(strides) :]
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=strides,
+        padding=padding,
+        rhs_dilation=dilation,
+        dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"),
+        feature_group_count=groups,
+        precision=HIGHEST,
+    )
+
+
+def _pool(x, window, strides, padding, mode):
+    dims, steps, pads = (1, *window, 1), (1, *strides, 1), ((0, 0), *padding, (0, 0))
+    if mode == "max":
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, steps, pads)
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, steps, pads)
+    return total / window_counts(x.shape[1:-1], window, strides, padding, x.dtype.name)
+
+
 LOWERINGS = {
     # elementwise
     "negative": jnp.negative,
@@ -216,6 +242,9 @@ LOWERINGS = {
     "matmul": _matmul,
     "matrix_transpose": _matrix_transpose,
     "einsum": _einsum,
+    # convolution and pooling
+    "conv": _conv,
+    "pool": _pool,
 }
 
 

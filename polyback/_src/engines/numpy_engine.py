@@ -11,6 +11,7 @@ import operator
 import numpy as np
 
 from polyback._src.engines.base import Engine
+from polyback._src.prims.convolution import window_counts
 from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 
@@ -101,6 +102,52 @@ def _reduction(ufunc, dtype_of=lambda x: x.dtype):
     return reduce
 
 
+# -- convolution and pooling (channels last; padding as static (before, after) pairs) ---------
+
+
+def _padded(x, padding, fill=0.0):
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    return np.pad(x, ((0, 0), *padding, (0, 0)), constant_values=fill)
+
+
+def _windows(x, window, strides, dilation):
+    """A view ``(batch, *out, *channel_axes, *window)`` of the windows of ``x``'s spatial axes
+    (axes 1 to len(window)), the first tap of each window at a multiple of the strides."""
+    n = len(window)
+    span = tuple(d * (k - 1) + 1 for k, d in zip(window, dilation))
+    view = np.lib.stride_tricks.sliding_window_view(x, span, axis=tuple(range(1, n + 1)))
+    every = (slice(None, None, s) for s in strides)
+    taps = (slice(None, None, d) for d in dilation)
+    return view[(slice(None), *every, *(slice(None),) * (x.ndim - n - 1), *taps)]
+
+
+def _conv(x, kernel, strides, padding, dilation, groups):
+    """One einsum over the windows: (batch, *out, group, in, *window) x (*window, in, group,
+    out) -> (batch, *out, group, out)."""
+    n = x.ndim - 2
+    window, cin, cout = kernel.shape[:n], kernel.shape[-2], kernel.shape[-1]
+    x = _padded(x, padding)
+    x = x.reshape((*x.shape[:-1], groups, cin))
+    view = _windows(x, window, strides, dilation)
+    kernel = kernel.reshape((*window, cin, groups, cout // groups))
+    out, taps = "pqr"[:n], "ijk"[:n]
+    spec = f"z{out}gc{taps},{taps}cgo->z{out}go"
+    y = np.einsum(spec, view, kernel, optimize=True)
+    return y.reshape((*y.shape[:-2], cout))
+
+
+def _pool(x, window, strides, padding, mode):
+    n = len(window)
+    view = _windows(_padded(x, padding, -np.inf if mode == "max" else 0.0), window, strides,
+                    (1,) * n)  # fmt: skip
+    axes = tuple(range(-n, 0))
+    if mode == "max":
+        return view.max(axis=axes)
+    counts = window_counts(x.shape[1:-1], window, strides, padding, x.dtype.name)
+    return view.sum(axis=axes) / counts
+
+
 # Binary arithmetic lowers to Python's operators: the same NumPy ufuncs for arrays, and much
 # cheaper than calling the ufunc on the NumPy scalars that reductions return.
 LOWERINGS = {
@@ -171,6 +218,9 @@ LOWERINGS = {
     "matmul": np.matmul,
     "matrix_transpose": lambda x: np.swapaxes(x, -1, -2),
     "einsum": lambda x, y, spec: np.einsum(spec, x, y, optimize=True),
+    # convolution and pooling
+    "conv": _conv,
+    "pool": _pool,
 }
 
 

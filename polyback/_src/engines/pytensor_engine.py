@@ -21,6 +21,7 @@ checked and cast them), so a call costs little beyond the compiled graph.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 import warnings
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from pytensor.compile.mode import Mode
 from pytensor.printing import Print
 
 from polyback._src.engines.base import Engine
+from polyback._src.prims.convolution import window_counts
 from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
@@ -178,6 +180,64 @@ def _identity_print(x, message):
     return Print(message, global_fn=_print_op)(x)
 
 
+# -- convolution and pooling (channels last; padding as static (before, after) pairs) -----------
+# PyTensor 3 has no convolution of its own: the window's taps are strided slices, stacked;
+# a convolution is then one matrix product (a batched one per group), a pooling one reduction.
+
+
+def _padded(x, padding, fill=0.0):
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    b, *sizes, c = x.type.shape
+    shape = (b, *(d + lo + hi for d, (lo, hi) in zip(sizes, padding)), c)
+    inner = (slice(lo, lo + d) for d, (lo, _) in zip(sizes, padding))
+    full = pt.full(shape, _const(fill, x.dtype))
+    return pt.set_subtensor(full[(slice(None), *inner, slice(None))], x)
+
+
+def _taps(x, window, strides, dilation):
+    """One strided slice ``(batch, *out, channels)`` of ``x`` per window tap, row-major."""
+    sizes = x.type.shape[1:-1]
+    outs = [(d - r * (w - 1) - 1) // s + 1 for d, w, s, r in zip(sizes, window, strides, dilation)]
+    taps = []
+    for tap in itertools.product(*map(range, window)):
+        box = (
+            slice(t * r, t * r + (o - 1) * s + 1, s)
+            for t, o, s, r in zip(tap, outs, strides, dilation)
+        )
+        taps.append(x[(slice(None), *box, slice(None))])
+    return taps
+
+
+def _conv(x, kernel, strides, padding, dilation, groups):
+    n = len(strides)
+    window, cin, cout = kernel.type.shape[:n], kernel.type.shape[-2], kernel.type.shape[-1]
+    patches = pt.stack(_taps(_padded(x, padding), window, strides, dilation), axis=-2)
+    batch, outs = patches.type.shape[0], patches.type.shape[1 : n + 1]
+    rows, taps = batch * math.prod(outs), math.prod(window)
+    if groups == 1:
+        y = pt.dot(patches.reshape((rows, taps * cin)), kernel.reshape((taps * cin, cout)))
+    else:
+        per_group = cout // groups
+        patches = patches.reshape((rows, taps, groups, cin)).transpose(2, 0, 1, 3)
+        kernel = kernel.reshape((taps, cin, groups, per_group)).transpose(2, 0, 1, 3)
+        y = pt.matmul(
+            patches.reshape((groups, rows, taps * cin)),
+            kernel.reshape((groups, taps * cin, per_group)),
+        ).transpose(1, 0, 2)
+    return y.reshape((batch, *outs, cout))
+
+
+def _pool(x, window, strides, padding, mode):
+    fill = -math.inf if mode == "max" else 0.0
+    taps = _taps(_padded(x, padding, fill), window, strides, (1,) * len(window))
+    stacked = pt.stack(taps, axis=0)
+    if mode == "max":
+        return pt.max(stacked, axis=0)
+    counts = window_counts(x.type.shape[1:-1], window, strides, padding, x.dtype)
+    return pt.sum(stacked, axis=0, dtype=x.dtype) / pt.constant(counts)
+
+
 LOWERINGS: dict[str, Callable] = {
     # elementwise
     "negative": _negative,
@@ -246,6 +306,9 @@ LOWERINGS: dict[str, Callable] = {
     "matmul": pt.matmul,
     "matrix_transpose": lambda x: x.mT,
     "einsum": lambda x, y, spec: pt.einsum(spec, x, y),
+    # convolution and pooling
+    "conv": _conv,
+    "pool": _pool,
 }
 
 

@@ -18,6 +18,7 @@ leaves them alone (it does not touch TensorFlow's Python logger either: it is qu
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ import tensorflow as tf
 from tensorflow.python.eager import context
 
 from polyback._src.engines.base import Engine
+from polyback._src.prims.convolution import window_counts
 from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
@@ -219,6 +221,55 @@ def _einsum(x, y, spec):
     return tf.einsum(spec, x, y)
 
 
+# -- convolution and pooling (channels last; padding as static (before, after) pairs) ---------
+
+
+def _padded(x, padding, fill=0.0):
+    if not any(lo or hi for lo, hi in padding):
+        return x
+    return tf.pad(x, [(0, 0), *padding, (0, 0)], constant_values=fill)
+
+
+def _conv(x, kernel, strides, padding, dilation, groups):
+    """tf.nn.convolution on the explicitly padded input (grouped when the input has ``groups``
+    times the kernel's input channels). It refuses strides and dilation together: then the
+    dilated convolution is computed at every position and subsampled."""
+    x = _padded(x, padding)
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilation):
+        y = tf.nn.convolution(x, kernel, strides=1, padding="VALID", dilations=dilation)
+        return y[(slice(None), *(slice(None, None, s) for s in strides), slice(None))]
+    return tf.nn.convolution(x, kernel, strides=strides, padding="VALID", dilations=dilation)
+
+
+def _tap_pool(x, window, strides, mode):
+    """Pooling of the padded ``x`` as a reduction over the window's taps (strided slices)."""
+    outs = [(d - w) // s + 1 for d, w, s in zip(x.shape.as_list()[1:-1], window, strides)]
+    taps = [
+        x[(slice(None), *(slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, outs, strides)))]
+        for tap in itertools.product(*map(range, window))
+    ]
+    reduce = tf.math.reduce_max if mode == "max" else tf.math.reduce_mean
+    return reduce(tf.stack(taps), axis=0)
+
+
+def _pool(x, window, strides, padding, mode):
+    """tf.nn.max_pool / avg_pool on the explicitly padded input; the average is rescaled so that
+    padding does not count. TensorFlow's 3-d pooling has no float64 kernel: taps are reduced."""
+    fill = -math.inf if mode == "max" else 0.0
+    padded = _padded(x, padding, fill)
+    if len(window) == 3 and x.dtype == tf.float64:
+        pooled = _tap_pool(padded, window, strides, mode)
+    elif mode == "max":
+        return tf.nn.max_pool(padded, window, strides, "VALID")
+    else:
+        pooled = tf.nn.avg_pool(padded, window, strides, "VALID")
+    if mode == "max" or not any(lo or hi for lo, hi in padding):
+        return pooled
+    sizes = x.shape.as_list()[1:-1]
+    counts = window_counts(sizes, window, strides, padding, x.dtype.name)
+    return pooled * (math.prod(window) / counts)
+
+
 # Every entry takes the operands positionally and the node's params by keyword; TensorFlow's
 # keyword names (shape, perm, axis, dtype, keepdims) match polyback's where an entry is bare.
 LOWERINGS: dict[str, Callable[..., Any]] = {
@@ -289,6 +340,9 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     "matmul": tf.linalg.matmul,  # broadcasts batch dimensions, as NumPy
     "matrix_transpose": tf.linalg.matrix_transpose,
     "einsum": _einsum,
+    # convolution and pooling
+    "conv": _conv,
+    "pool": _pool,
 }
 
 

@@ -31,10 +31,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from polyback._src.engines.base import Engine
 from polyback._src.ir.dtypes import DTYPES
 from polyback._src.ir.tensor import Tensor
+from polyback._src.prims.convolution import window_counts
 from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
@@ -360,6 +362,66 @@ def _bind_einsum(x, y, spec):
     return functools.partial(torch.einsum, spec)
 
 
+# -- convolution and pooling (channels last; padding as static (before, after) pairs) ------------
+# torch takes channels first and pads both sides alike: operands are permuted (a view: NHWC data
+# is torch's channels_last memory format) and padded explicitly where the pairs differ.
+
+
+def _layouts(n: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Axis permutations channels last -> channels first, and back."""
+    return (0, n + 1, *range(1, n + 1)), (0, *range(2, n + 2), 1)
+
+
+def _flat_pads(padding) -> list[int]:
+    """(before, after) pairs as F.pad takes them: the last axis first."""
+    return [p for pair in reversed(padding) for p in pair]
+
+
+def _bind_conv(x, kernel, strides, padding, dilation, groups):
+    n = len(strides)
+    conv = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
+    first, last = _layouts(n)
+    kernel_axes = (n + 1, n, *range(n))  # (*window, in, out) -> (out, in, *window)
+    if all(lo == hi for lo, hi in padding):
+        symmetric = [lo for lo, _ in padding]
+        pads = None
+    else:
+        symmetric, pads = 0, _flat_pads(padding)
+
+    def conv_channels_last(x, kernel):
+        x = x.permute(first)
+        if pads is not None:
+            x = F.pad(x, pads)
+        y = conv(x, kernel.permute(kernel_axes), None, strides, symmetric, dilation, groups)
+        return y.permute(last)
+
+    return conv_channels_last
+
+
+def _bind_pool(x, window, strides, padding, mode):
+    n = len(window)
+    first, last = _layouts(n)
+    pads = _flat_pads(padding) if any(lo or hi for lo, hi in padding) else None
+    if mode == "max":
+        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[n - 1]
+        fill = -float("inf")
+        scale = None
+    else:
+        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[n - 1]
+        fill = 0.0
+        counts = window_counts(tuple(x.shape[1:-1]), window, strides, padding, "float64")
+        scale = torch.as_tensor(np.prod(window) / counts).to(x.dtype).to(_device(x))
+
+    def pool_channels_last(x):
+        x = x.permute(first)
+        if pads is not None:
+            x = F.pad(x, pads, value=fill)
+        y = pool(x, window, strides).permute(last)
+        return y if scale is None or pads is None else y * scale
+
+    return pool_channels_last
+
+
 LOWERINGS: dict[str, Callable[..., Any]] = {
     # elementwise
     "negative": torch.neg,
@@ -428,6 +490,9 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     "matmul": torch.matmul,
     "matrix_transpose": functools.partial(torch.transpose, dim0=-2, dim1=-1),
     "einsum": bound(_bind_einsum),
+    # convolution and pooling
+    "conv": bound(_bind_conv),
+    "pool": bound(_bind_pool),
 }
 
 # Elementwise primitives whose torch function can write into a dying operand (``out=``), the

@@ -1,7 +1,17 @@
 """The primitives, by family. ``PRIMITIVES`` maps each name to its Primitive."""
 
-from polyback._src.prims import debug, elementwise, linalg, randomness, reduce, scan, shape
+from polyback._src.prims import (
+    convolution,
+    debug,
+    elementwise,
+    linalg,
+    randomness,
+    reduce,
+    scan,
+    shape,
+)
 from polyback._src.prims.base import PRIMITIVES, Example, InferenceError, Primitive, describe
+from polyback._src.prims.convolution import *  # noqa: F403
 from polyback._src.prims.debug import *  # noqa: F403
 from polyback._src.prims.elementwise import *  # noqa: F403
 from polyback._src.prims.linalg import *  # noqa: F403
@@ -16,6 +26,7 @@ __all__ = [
     "InferenceError",
     "Primitive",
     "describe",
+    *convolution.__all__,
     *debug.__all__,
     *elementwise.__all__,
     *linalg.__all__,

@@ -172,8 +172,8 @@ def _take_grad(g, x, indices, axis):
     return pt.inc_subtensor(zeros[(slice(None),) * (axis % x.ndim) + (indices,)], g)
 
 
-def _print_op(op, inputs):
-    print_value(op.message, inputs[0])
+def _print_op(op, value):
+    print_value(op.message, value)
 
 
 def _identity_print(x, message):

@@ -39,6 +39,20 @@ def min(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     return _reduce(P.min, x, axis, keepdims)
 
 
+def cumsum(x, axis: int = 0) -> Tensor:
+    """Cumulative sum along ``axis``, in the dtype of ``x``."""
+    return P.cumsum(as_tensor(x), axis=int(axis))
+
+
+def cumprod(x, axis: int = 0) -> Tensor:
+    """Cumulative product along ``axis``, in the dtype of ``x``.
+
+    Its gradient is TensorFlow's, ``reverse_cumsum(g * cumprod(x)) / x``: not defined where an
+    element of ``x`` is zero (docs/semantics.md).
+    """
+    return P.cumprod(as_tensor(x), axis=int(axis))
+
+
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis``; integer and bool tensors give floatx."""
     x = as_tensor(x)
@@ -176,6 +190,8 @@ __all__ = [
     "ceil",
     "clip",
     "cos",
+    "cumprod",
+    "cumsum",
     "exp",
     "floor",
     "log",

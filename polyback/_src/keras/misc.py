@@ -1,4 +1,5 @@
-"""Keras utilities: uids, sessions, type checks, identity, moving averages, batch norm."""
+"""Keras utilities: uids, sessions, type checks, identity, printing, moving averages, batch
+norm."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 
 from polyback import config
 from polyback._src import prims as P
-from polyback._src.compile import Update
-from polyback._src.ir.tensor import Tensor, Variable
+from polyback._src.compile import Function, Update
+from polyback._src.ir.tensor import Placeholder, Tensor, Variable
 from polyback._src.keras.math import mean, sqrt, sum, var
 from polyback._src.keras.ops import as_tensor, cast, operands
 
@@ -30,6 +31,63 @@ def reset_uids() -> None:
 def clear_session() -> None:
     """Reset uids. polyback keeps no global graph, so nothing else needs clearing."""
     reset_uids()
+
+
+class Session:
+    """What ``K.get_session()`` returns. polyback has no sessions: Variables hold their value
+    from creation (nothing needs initializing) and ``K.function`` compiles and runs graphs.
+
+    For code written against TensorFlow's session, ``run`` evaluates polyback tensors:
+    ``fetches`` is a tensor or a list or tuple of tensors (K.update results are applied and give
+    None), ``feed_dict`` maps placeholders to arrays. Anything else (TensorFlow operations such
+    as ``tf.global_variables_initializer()``) raises a TypeError.
+    """
+
+    graph = None
+
+    def run(self, fetches, feed_dict=None):
+        """The values of ``fetches``, in the same structure, computed with ``feed_dict``."""
+        single = not isinstance(fetches, (list, tuple))
+        items = [fetches] if single else list(fetches)
+        for item in items:
+            if not isinstance(item, (Tensor, Update)):
+                raise TypeError(
+                    f"polyback's session runs polyback tensors and updates only, got {item!r}; "
+                    "polyback Variables need no initializer. Use K.function(inputs, outputs) "
+                    "or K.eval(tensor) to compute values."
+                )
+        feeds = dict(feed_dict or {})
+        for p in feeds:
+            if not isinstance(p, Placeholder):
+                raise TypeError(f"feed_dict keys must be polyback placeholders, got {p!r}")
+        tensors = [t for t in items if isinstance(t, Tensor)]
+        updates = [u for u in items if isinstance(u, Update)]
+        values = iter(Function(list(feeds), tensors, updates=updates)(list(feeds.values())))
+        results = [next(values) if isinstance(t, Tensor) else None for t in items]
+        if single:
+            return results[0]
+        return tuple(results) if isinstance(fetches, tuple) else results
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+
+_SESSION = Session()
+
+
+def get_session() -> Session:
+    """A stand-in for Keras's TensorFlow session (polyback has none): see ``Session``.
+
+    ``K.get_session().run(tensor_or_list, feed_dict)`` computes polyback tensors with the
+    current backend; ``K.function`` is the way to compute them repeatedly.
+    """
+    return _SESSION
 
 
 def manual_variable_initialization(value: bool) -> None:
@@ -82,6 +140,16 @@ def identity(x, name: str | None = None) -> Tensor:
     return as_tensor(x) * 1
 
 
+def print_tensor(x, message: str = "") -> Tensor:
+    """``x`` unchanged, printed with ``message`` each time a function computes it.
+
+    As in Keras, use the returned tensor: printing happens only when something needs it. The
+    value is printed as ``message`` followed by the array as NumPy shows it, on stdout, by every
+    engine while the function runs. Its gradient passes through (and is not printed).
+    """
+    return P.identity_print(as_tensor(x), message=str(message))
+
+
 def moving_average_update(x: Variable, value, momentum: float) -> Update:
     """An update ``x := momentum * x + (1 - momentum) * value`` (no zero-debiasing)."""
     return Update(x, x * momentum + as_tensor(value) * (1.0 - momentum))
@@ -125,6 +193,7 @@ __all__ = [
     "batch_normalization",
     "cast_to_floatx",
     "clear_session",
+    "get_session",
     "get_uid",
     "identity",
     "in_top_k",
@@ -136,6 +205,7 @@ __all__ = [
     "name_scope",
     "normalize_batch_in_training",
     "normalize_data_format",
+    "print_tensor",
     "reset_uids",
     "to_dense",
 ]

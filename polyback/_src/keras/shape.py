@@ -1,4 +1,5 @@
-"""Keras shape functions: reshape, transpose, expand, flatten, repeat, tile, pad, slice."""
+"""Keras shape functions: reshape, transpose, expand, flatten, repeat, tile, pad, slice,
+concatenate, stack, gather."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from polyback import config
 from polyback._src import prims as P
+from polyback._src.ir.dtypes import result_dtype
 from polyback._src.ir.tensor import Tensor
 from polyback._src.keras.ops import as_tensor, cast, operands
 from polyback._src.prims.shape import index_spec
@@ -135,6 +137,53 @@ def slice(x, start, size) -> Tensor:  # noqa: A001 - the Keras name
         for b, n in zip(start, size)
     )
     return P.getitem(as_tensor(x), index=index_spec(index))
+
+
+def _promoted(tensors, what: str) -> list[Tensor]:
+    """``tensors`` as tensors of their common dtype (promoted as NumPy does)."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"K.{what} takes a list of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"K.{what} needs at least one tensor")
+    tensors = [as_tensor(t) for t in tensors]
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = result_dtype(dtype, t.dtype)
+    return [cast(t, dtype) for t in tensors]
+
+
+def concatenate(tensors, axis: int = -1) -> Tensor:
+    """Join a list of tensors along an existing ``axis``.
+
+    As Keras 2.3, a negative axis counts from the end of the first tensor's rank, and becomes
+    0 when that rank is unknown. Operands of different dtypes are promoted to a common one.
+    """
+    tensors = _promoted(tensors, "concatenate")
+    if axis < 0:
+        rank = tensors[0].ndim
+        axis = axis % rank if rank else 0
+    if len(tensors) == 1:
+        return tensors[0]
+    return P.concatenate(*tensors, axis=int(axis))
+
+
+def stack(x, axis: int = 0) -> Tensor:
+    """Join a list of tensors of one shape along a new ``axis`` (like ``np.stack``)."""
+    tensors = _promoted(x, "stack")
+    return P.concatenate(*(P.expand_dims(t, axis=int(axis)) for t in tensors), axis=int(axis))
+
+
+def gather(reference, indices) -> Tensor:
+    """The slices ``reference[i]`` for each integer ``i`` of ``indices``, stacked in the shape
+    of ``indices``: shape ``indices.shape + reference.shape[1:]`` (``tf.gather``).
+
+    Indices must lie in ``[0, len(reference))``; what an out-of-range index gives depends on
+    the engine (an error or a clamped or zero row). The gradient adds up over repeated indices.
+    """
+    reference, indices = as_tensor(reference), as_tensor(indices)
+    if not indices.dtype.startswith(("int", "uint")):
+        raise TypeError(f"K.gather needs integer indices, got '{indices.label}' {indices.type}")
+    return P.take(reference, indices, axis=0)
 
 
 def arange(start, stop=None, step=1, dtype: str = "int32") -> Tensor:

@@ -11,6 +11,7 @@ from polyback._src.keras.control import (
     set_learning_phase,
     switch,
 )
+from polyback._src.keras.ctc import ctc_batch_cost, ctc_decode, ctc_label_dense_to_sparse
 from polyback._src.keras.graph import (
     function,
     gradients,
@@ -190,6 +191,9 @@ __all__ = [
     "constant",
     "cos",
     "count_params",
+    "ctc_batch_cost",
+    "ctc_decode",
+    "ctc_label_dense_to_sparse",
     "cumprod",
     "cumsum",
     "dot",

@@ -289,3 +289,105 @@ def test_get_session_runs_polyback_tensors_and_updates():
         sess.run("init_op")
     with sess as same:
         assert same is sess
+
+
+# -- CTC -------------------------------------------------------------------------------------------
+
+
+def _collapse(path, blank):
+    """The labelling a CTC path stands for: repeats merged, then blanks dropped."""
+    out, previous = [], None
+    for c in path:
+        if c != previous and c != blank:
+            out.append(c)
+        previous = c
+    return out
+
+
+def _brute_force_ctc(probs, label, steps):
+    """-log of the total probability of the paths over the first ``steps`` steps that collapse
+    to ``label``, every path enumerated (tiny sizes only)."""
+    import itertools
+
+    blank = probs.shape[1] - 1
+    total = 0.0
+    for path in itertools.product(range(probs.shape[1]), repeat=steps):
+        if _collapse(path, blank) == list(label):
+            total += np.prod([probs[t, c] for t, c in enumerate(path)])
+    return -np.log(total)
+
+
+def _ctc_case():
+    samples, steps, classes = 4, 5, 4  # blank = 3
+    logits = RNG.normal(size=(samples, steps, classes))
+    y_pred = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    labels = np.array([[0, 1, 1], [2, 0, -1], [1, 1, 2], [0, -1, -1]])  # -1: past the length
+    label_length = np.array([[3], [2], [3], [0]])
+    input_length = np.array([[5], [4], [5], [3]])
+    return y_pred, labels, label_length, input_length
+
+
+def _ctc_reference(y_pred, labels, label_length, input_length):
+    # As TensorFlow: log(y_pred + epsilon) are the logits, softmaxed again.
+    p = (y_pred + K.epsilon()) / (y_pred + K.epsilon()).sum(-1, keepdims=True)
+    losses = [
+        _brute_force_ctc(p[b], labels[b, : label_length[b, 0]], input_length[b, 0])
+        for b in range(len(y_pred))
+    ]
+    return np.array(losses).reshape(-1, 1)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ctc_batch_cost_matches_enumerating_every_path(engine):
+    y_pred, labels, label_length, input_length = _ctc_case()
+    pred = K.placeholder(shape=(None, 5, 4), dtype="float64", name="y_pred")
+    lab = K.placeholder(shape=(None, 3), dtype="int32", name="labels")
+    lens = [K.placeholder(shape=(None, 1), dtype="int32", name=n) for n in ("il", "ll")]
+    loss = K.ctc_batch_cost(lab, pred, lens[0], lens[1])
+    assert loss.shape == (None, 1)
+    feeds = [(pred, y_pred), (lab, labels), (lens[0], input_length), (lens[1], label_length)]
+    (got,) = run([loss], feeds, engine)
+    expected = _ctc_reference(y_pred, labels, label_length, input_length)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_ctc_batch_cost_gradient_matches_finite_differences():
+    y_pred, labels, label_length, input_length = _ctc_case()
+    pred = K.placeholder(shape=y_pred.shape, dtype="float64", name="y_pred")
+    loss = K.ctc_batch_cost(
+        K.constant(labels, "int32"), pred, K.constant(input_length), K.constant(label_length)
+    )
+    (grad,) = run([K.gradients(K.sum(loss), [pred])[0]], [(pred, y_pred)])
+
+    def reference(v):
+        return _ctc_reference(v, labels, label_length, input_length).sum()
+
+    np.testing.assert_allclose(grad, numeric_grad(reference, y_pred), rtol=1e-5, atol=1e-7)
+
+
+def test_ctc_decode_is_greedy_best_path():
+    y_pred = np.full((3, 6, 4), 0.1)
+    best = np.array([[0, 0, 3, 0, 1, 1], [3, 2, 3, 3, 2, 1], [1, 2, 2, 1, 0, 0]])  # 3: blank
+    for b, row in enumerate(best):
+        y_pred[b, np.arange(6), row] = 0.7
+    input_length = np.array([6, 6, 3])
+    x = K.placeholder(shape=(None, 6, 4), dtype="float64", name="y_pred")
+    n = K.placeholder(shape=(None,), dtype="int32", name="n")
+    (decoded,), log_prob = K.ctc_decode(x, n)
+    got_decoded, got_log_prob = run([decoded, log_prob], [(x, y_pred), (n, input_length)])
+    assert got_decoded.dtype == np.int64
+    expected = np.full((3, 6), -1)
+    for b, labelling in enumerate([[0, 0, 1], [2, 2, 1], [1, 2]]):
+        expected[b, : len(labelling)] = labelling
+    np.testing.assert_array_equal(got_decoded, expected)
+    steps = np.arange(6) < input_length[:, None]
+    expected_log_prob = -(np.log(0.7 + K.epsilon()) * steps).sum(1, keepdims=True)
+    np.testing.assert_allclose(got_log_prob, expected_log_prob, rtol=1e-12)
+    with pytest.raises(NotImplementedError, match="greedy"):
+        K.ctc_decode(x, n, greedy=False)
+
+
+def test_ctc_label_dense_to_sparse_returns_the_dense_pair():
+    labels, lengths = K.ctc_label_dense_to_sparse(np.array([[1, 2], [3, 0]]), np.array([2, 1]))
+    np.testing.assert_array_equal(K.eval(labels), [[1, 2], [3, 0]])
+    np.testing.assert_array_equal(K.eval(lengths), [2, 1])

@@ -72,7 +72,11 @@ class _Specializer:
         result = prim.fold(inputs, params, out_type) if prim.fold else None
         if result is not None:
             result = self.absorb(result)
-        elif not prim.symbolic_only and all(isinstance(i, Constant) for i in inputs):
+        elif (
+            not prim.symbolic_only
+            and not prim.effectful
+            and all(isinstance(i, Constant) for i in inputs)
+        ):
             result = self.constant_fold(prim, inputs, params, out_type)
         if result is None:
             result = prim(*inputs, **params)

@@ -53,6 +53,7 @@ class Primitive:
         fold: Callable[..., Tensor | None] | None = None,
         examples: Sequence[Example] = (),
         symbolic_only: bool = False,
+        effectful: bool = False,
     ):
         if name in PRIMITIVES:
             raise ValueError(f"primitive {name!r} is defined twice")
@@ -63,6 +64,8 @@ class Primitive:
         self.examples = list(examples)
         #: True for primitives that specialisation always folds away: engines never lower them.
         self.symbolic_only = symbolic_only
+        #: True for primitives with an effect when run (printing): never computed ahead of time.
+        self.effectful = effectful
         PRIMITIVES[name] = self
 
     def __call__(self, *inputs: Tensor, **params: Any) -> Tensor:

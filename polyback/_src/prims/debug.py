@@ -34,5 +34,6 @@ identity_print = Primitive(
     "identity_print",
     _infer_identity_print,
     lambda node, g: (g,),  # the gradient passes through, unprinted
+    effectful=True,
     examples=[Example([sample(2, 3)], lambda x, message: x, {"message": "x is: "})],
 )

@@ -209,11 +209,30 @@ def _taps(x, window, strides, dilation):
     return taps
 
 
+def _patches(x, window, strides, dilation):
+    """``(batch, outputs, taps, channels)``, the inputs of every window, and the output sizes.
+    As few slices as possible: one per tap, or one per output position where there are fewer
+    (the kernel gradient's convolution has a window as large as the output)."""
+    b, *sizes, c = x.type.shape
+    outs = [(d - r * (w - 1) - 1) // s + 1 for d, w, s, r in zip(sizes, window, strides, dilation)]
+    if math.prod(outs) >= math.prod(window):
+        taps = pt.stack(_taps(x, window, strides, dilation), axis=-2)
+        return taps.reshape((b, math.prod(outs), math.prod(window), c)), outs
+    windows = []
+    for o in itertools.product(*map(range, outs)):
+        box = (
+            slice(p * s, p * s + r * (w - 1) + 1, r)
+            for p, s, r, w in zip(o, strides, dilation, window)
+        )
+        windows.append(x[(slice(None), *box, slice(None))].reshape((b, math.prod(window), c)))
+    return pt.stack(windows, axis=1), outs
+
+
 def _conv(x, kernel, strides, padding, dilation, groups):
     n = len(strides)
     window, cin, cout = kernel.type.shape[:n], kernel.type.shape[-2], kernel.type.shape[-1]
-    patches = pt.stack(_taps(_padded(x, padding), window, strides, dilation), axis=-2)
-    batch, outs = patches.type.shape[0], patches.type.shape[1 : n + 1]
+    patches, outs = _patches(_padded(x, padding), window, strides, dilation)
+    batch = x.type.shape[0]
     rows, taps = batch * math.prod(outs), math.prod(window)
     if groups == 1:
         y = pt.dot(patches.reshape((rows, taps * cin)), kernel.reshape((taps * cin, cout)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ class Comparison:
     reference: str
     labels: list[str]
     results: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # engine -> what it raised
 
     def max_abs_diff(self, engine: str) -> float:
         """Largest absolute difference over all results of ``engine``."""
@@ -30,12 +32,16 @@ class Comparison:
         return max((_rel(a, b) for a, b in self._pairs(engine)), default=0.0)
 
     def _pairs(self, engine):
+        if engine in self.errors or self.reference in self.errors:
+            return [(np.array(np.inf), np.array(0.0))]
         return zip(self.results[engine], self.results[self.reference])
 
     def __str__(self) -> str:
         rows = [f"{'engine':<12}{'max abs diff':>16}{'max rel diff':>16}"]
-        for engine in self.results:
-            if engine == self.reference:
+        for engine in [*self.results, *self.errors]:
+            if engine in self.errors:
+                rows.append(f"{engine:<12}  failed: {self.errors[engine]}")
+            elif engine == self.reference:
                 rows.append(f"{engine:<12}{'(reference)':>16}{'':>16}")
             else:
                 abs_diff, rel_diff = self.max_abs_diff(engine), self.max_rel_diff(engine)
@@ -96,7 +102,20 @@ def compare_backends(
     reference = canonical_name(reference)
     order = [reference, *(e for e in engines if e != reference)]
     comparison = Comparison(reference, labels)
-    for engine in order:
-        run = Function(list(placeholders), list(tensors), backend=engine)
-        comparison.results[engine] = [np.asarray(r) for r in run(arrays)]
+    # Every engine sees the same random numbers, and the user's random streams are left as
+    # they were: each source's generator is rewound before each run and after the last.
+    sources = [n.params["source"] for n in Graph(tensors).nodes if n.prim.name == "random"]
+    states = [copy.deepcopy(s.generator.bit_generator.state) for s in sources]
+    try:
+        for engine in order:
+            for source, state in zip(sources, states):
+                source.generator.bit_generator.state = copy.deepcopy(state)
+            try:
+                run = Function(list(placeholders), list(tensors), backend=engine)
+                comparison.results[engine] = [np.asarray(r) for r in run(arrays)]
+            except Exception as exc:  # noqa: BLE001 - reported per engine
+                comparison.errors[engine] = f"{type(exc).__name__}: {exc}"
+    finally:
+        for source, state in zip(sources, states):
+            source.generator.bit_generator.state = state
     return comparison

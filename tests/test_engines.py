@@ -170,3 +170,31 @@ def test_compare_backends_reports_each_engine():
     )
     with pytest.raises(ValueError, match="'x'"):
         polyback.compare_backends(y, {})
+
+
+def test_compare_backends_gives_every_engine_the_same_random_numbers():
+    x = K.placeholder(shape=(None, 8), name="x")
+    w = K.variable(np.ones((8, 1)))
+    f = K.function([x], [K.dot(K.dropout(x, 0.5, seed=7), w)])
+    report = polyback.compare_backends(f, [np.ones((4, 8))])
+    for engine in ENGINES:
+        assert report.max_abs_diff(engine) == 0.0
+    keep = np.random.default_rng(7).uniform(size=(4, 8)) < 0.5
+    np.testing.assert_allclose(f([np.ones((4, 8))])[0], (keep * 2.0).sum(1, keepdims=True))
+
+
+def test_compare_backends_reports_an_engine_that_fails(monkeypatch):
+    x = K.placeholder(shape=(2,), name="x")
+    engine = polyback._src.engines.get_engine("numpy")
+    broken = "jax" if "jax" in ENGINES else None
+    if broken is None:
+        pytest.fail("this test needs a second engine installed")
+
+    def fail(program):
+        raise RuntimeError("engine down")
+
+    monkeypatch.setattr(polyback._src.engines.get_engine(broken), "compile", fail)
+    report = polyback.compare_backends(x * 2, {x: np.ones(2)}, backends=["numpy", broken])
+    assert "engine down" in report.errors[broken] and broken in str(report)
+    assert report.max_abs_diff(broken) == float("inf")
+    assert engine.name == "numpy" and report.max_abs_diff("numpy") == 0.0

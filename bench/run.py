@@ -27,10 +27,11 @@ from handwritten import LABELS, PACKAGES
 ENGINES = ["numpy", "jax", "torch", "tensorflow", "theano"]
 ALIASES = {"pytensor": "theano", "tf": "tensorflow", "pytorch": "torch", "tf-keras": "tf_keras"}
 WORKLOADS = {"otto": "Otto step", "linreg": "Linear-regression call"}
-REPEATS = {"otto": 150, "linreg": 5000}  # timed calls per contender
+REPEATS = {"otto": 120, "linreg": 5000}  # timed calls per contender
 WARMUP = {"otto": 2, "linreg": 20}  # untimed calls after the first two
-ROUNDS, QUICK_ROUNDS = 50, 2
-PAUSE_S = 0.02  # between contenders: lets the last one's worker threads go idle
+ROUNDS, QUICK_ROUNDS = 40, 2
+SETTLE_S = 0.5  # the longest wait for a contender's process to go idle
+PAUSE_S = 0.1  # the wait instead, where the process's CPU time cannot be read
 SETUP_TIMEOUT_S, ROUND_TIMEOUT_S = 600, 300
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -110,6 +111,41 @@ def contenders(workload: str, engines: list[str], notes: list[str]) -> list[work
     return specs
 
 
+def cpu_ns(pid: int) -> int | None:
+    """CPU time used so far by all threads of process ``pid`` (Linux), or None."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    total = 0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended meanwhile
+    return total
+
+
+def settle(pid: int) -> None:
+    """Wait until process ``pid`` is idle.
+
+    Worker threads of some libraries spin on after a call (OpenBLAS's for about 100 ms, using a
+    whole core): left alone, they would take a core from the next contender timed.
+    """
+    last = cpu_ns(pid)
+    if last is None:
+        time.sleep(PAUSE_S)
+        return
+    deadline = time.perf_counter() + SETTLE_S
+    while time.perf_counter() < deadline:
+        time.sleep(0.005)
+        now = cpu_ns(pid)
+        if now is None or now - last < 500_000:  # under a tenth of a core over 5 ms
+            return
+        last = now
+
+
 class Contender:
     """A worker process and what it measured."""
 
@@ -163,6 +199,7 @@ def run_workload(workload: str, specs, data: dict, args) -> list[report.Result]:
             contender = Contender(ctx, spec, data, warmup, Path(log_dir))
             everyone.append(contender)
             reply = contender.receive(SETUP_TIMEOUT_S)
+            settle(contender.process.pid)
             if reply is None:
                 print("FAILED:", contender.result.error.strip().splitlines()[-1])
             else:
@@ -179,9 +216,9 @@ def run_workload(workload: str, specs, data: dict, args) -> list[report.Result]:
         for k in range(rounds):
             order.shuffle(live)
             for contender in list(live):
-                time.sleep(PAUSE_S)
                 contender.conn.send(per_round)
                 times = contender.receive(ROUND_TIMEOUT_S)
+                settle(contender.process.pid)
                 if times is None:
                     live.remove(contender)
                 else:
@@ -205,7 +242,9 @@ returns the loss as NumPy; weights stay inside the library. *build* is the first
 beforehand), *first call* the first call (where lazy compilers compile); both are single
 measurements (PyTensor's are those of a warm on-disk cache of compiled C code once it has run
 before on the machine). After a few untimed warm-up calls, all contenders are timed call by call in
-{rounds} interleaved rounds, in a new random order each round, each round's first call untimed;
+{rounds} interleaved rounds, in a new random order each round, each round's first call untimed,
+and each contender's process left to go idle before the next runs (OpenBLAS's threads, for one,
+spin on for about 100 ms after a call);
 *median*, *p10*, *p90* are over all timed calls. Ratios are the median over rounds of (median
 call / the other's median call in the same round), with the interquartile range over rounds in
 brackets. *check* compares the first loss with hand-written NumPy's (elementwise, rtol

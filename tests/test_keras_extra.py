@@ -194,3 +194,14 @@ def test_sparse_placeholder_is_fed_dense_from_scipy():
     x = K.placeholder(shape=(2, 3), sparse=True, name="s")
     m = scipy_sparse.csr_matrix(np.array([[0, 1, 0], [2, 0, 0]], dtype="float32"))
     np.testing.assert_array_equal(K.function([x], [K.sum(x, axis=0)])([m])[0], [2, 1, 0])
+
+
+@pytest.mark.parametrize("engine", polyback.available_backends())
+def test_integer_division_by_zero_gives_numpy_results(engine):
+    a = K.placeholder(shape=(3,), dtype="int32", name="a")
+    b = K.placeholder(shape=(3,), dtype="int32", name="b")
+    f = K.function([a, b], [a // b, a % b], backend=engine)
+    with np.errstate(divide="ignore"):
+        quotient, remainder = f([np.array([7, -7, 5]), np.array([2, 2, 0])])
+    np.testing.assert_array_equal(quotient, [3, -4, 0])  # NumPy: x // 0 == 0
+    np.testing.assert_array_equal(remainder, [1, 1, 0])  # NumPy: x % 0 == 0

@@ -174,6 +174,19 @@ def _pool(x, window, strides, padding, mode):
     return total / window_counts(x.shape[1:-1], window, strides, padding, x.dtype.name)
 
 
+def _integer_safe(fn):
+    """``fn`` (floor division or modulo) giving 0 for an integer division by zero, as NumPy."""
+
+    def lowered(x, y):
+        if not jnp.issubdtype(x.dtype, jnp.integer):
+            return fn(x, y)
+        zero = y == 0
+        return jnp.where(zero, jnp.zeros_like(x), fn(x, jnp.where(zero, jnp.ones_like(y), y)))
+
+    lowered.__name__ = fn.__name__
+    return lowered
+
+
 LOWERINGS = {
     # elementwise
     "negative": jnp.negative,
@@ -199,8 +212,8 @@ LOWERINGS = {
     "power": jnp.power,
     "maximum": jnp.maximum,
     "minimum": jnp.minimum,
-    "mod": jnp.mod,  # floor semantics: the sign of the divisor, as NumPy
-    "floor_divide": jnp.floor_divide,
+    "mod": _integer_safe(jnp.mod),  # floor semantics: the sign of the divisor, as NumPy
+    "floor_divide": _integer_safe(jnp.floor_divide),
     "equal": jnp.equal,
     "not_equal": jnp.not_equal,
     "less": jnp.less,

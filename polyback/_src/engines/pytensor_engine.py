@@ -70,12 +70,25 @@ def _round(x):
     return pt.round(x, mode="half_to_even")
 
 
+def _integer_by_nonzero(fn, x, y):
+    """``fn(x, y)`` for integers, 0 where ``y`` is 0 (NumPy's result; PyTensor raises)."""
+    zero = pt.eq(y, 0)
+    safe = pt.switch(zero, pt.ones_like(y), y)
+    return pt.switch(zero, pt.zeros_like(x), fn(x, safe)).astype(x.dtype)
+
+
+def _mod(x, y):
+    if x.dtype.startswith(("int", "uint")):
+        return _integer_by_nonzero(pt.mod, x, y)
+    return pt.mod(x, y)
+
+
 def _floor_divide(x, y):
     """NumPy's floor division. For floats, NumPy's algorithm: ``(x - fmod(x, y)) / y``, less one
     where the remainder and ``y`` differ in sign, rounded to the nearest integer (so that
     ``1 // 0.1 == 9``, where ``floor(1 / 0.1)`` gives 10)."""
     if x.dtype.startswith(("int", "uint")):
-        return pt.floor_div(x, y)
+        return _integer_by_nonzero(pt.floor_div, x, y)
     remainder = pt.sign(x) * pt.mod(pt.abs(x), pt.abs(y))  # C's fmod: the sign of x
     borrow = pt.and_(pt.neq(remainder, 0), pt.neq(pt.lt(y, 0), pt.lt(remainder, 0)))
     div = (x - remainder) / y - borrow.astype(x.dtype)
@@ -282,7 +295,7 @@ LOWERINGS: dict[str, Callable] = {
     "power": pt.pow,
     "maximum": pt.maximum,
     "minimum": pt.minimum,
-    "mod": pt.mod,
+    "mod": _mod,
     "floor_divide": _floor_divide,
     "equal": pt.eq,
     "not_equal": pt.neq,

@@ -121,11 +121,23 @@ def _clip(x, low, high):
     return _nan_where(tf.math.is_nan(x), result)
 
 
+def _integer_by_nonzero(fn, x, y):
+    """``fn(x, y)`` for integers, 0 where ``y`` is 0 (NumPy's result; TensorFlow's differs)."""
+    zero = tf.equal(y, 0)
+    return tf.where(zero, tf.zeros_like(x), fn(x, tf.where(zero, tf.ones_like(y), y)))
+
+
+def _mod(x, y):
+    if x.dtype.is_floating:
+        return tf.math.floormod(x, y)
+    return _integer_by_nonzero(tf.math.floormod, x, y)
+
+
 def _floor_divide(x, y):
     """NumPy's floor_divide. For floats NumPy takes the quotient from ``fmod``, so that it agrees
     with mod (1 // 0.1 is 9.0); TensorFlow's floordiv is floor(x / y), which gives 10.0."""
     if not x.dtype.is_floating:
-        return tf.math.floordiv(x, y)
+        return _integer_by_nonzero(tf.math.floordiv, x, y)
     mod = tf.truncatemod(x, y)  # C's fmod
     div = (x - mod) / y
     div = tf.where((mod != 0) & ((y < 0) != (mod < 0)), div - 1, div)
@@ -297,7 +309,7 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     "power": tf.math.pow,
     "maximum": _elementwise_extremum(tf.math.maximum),
     "minimum": _elementwise_extremum(tf.math.minimum),
-    "mod": tf.math.floormod,  # the sign of the divisor
+    "mod": _mod,  # the sign of the divisor
     "floor_divide": _floor_divide,
     "equal": tf.math.equal,
     "not_equal": tf.math.not_equal,

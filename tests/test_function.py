@@ -250,3 +250,32 @@ def test_logical_reductions_of_numbers():
     got_any, got_all = f([d])
     np.testing.assert_array_equal(got_any, [True, False])
     np.testing.assert_array_equal(got_all, [False, False])
+
+
+def test_integers_out_of_the_placeholder_range_are_refused():
+    i = K.placeholder(shape=(2,), dtype="int32", name="counts")
+    f = K.function([i], [i * 2])
+    np.testing.assert_array_equal(f([np.array([1, 2], dtype="int64")])[0], [2, 4])
+    with pytest.raises(OverflowError, match="'counts'.*int32.*range"):
+        f([np.array([1, 2**40], dtype="int64")])
+
+
+def test_placeholder_dims_of_minus_one_are_unknown():
+    x = K.placeholder(shape=(-1, 2), name="x")
+    assert K.int_shape(x) == (None, 2)
+    np.testing.assert_array_equal(K.function([x], [x + 1])([np.zeros((3, 2))])[0], np.ones((3, 2)))
+
+
+def test_bool_placeholder_refuses_floats_clearly():
+    b = K.placeholder(shape=(), dtype="bool", name="flag")
+    f = K.function([b], [K.cast(b, "float32")])
+    with pytest.raises(TypeError, match="'flag'.*float to bool"):
+        f([0.5])
+
+
+def test_non_tensors_are_refused_where_tensors_are_needed():
+    v = K.variable(np.ones(3))
+    with pytest.raises(TypeError, match="with respect to tensors"):
+        K.gradients(K.sum(v), [np.ones(3)])
+    with pytest.raises(TypeError, match="only Variables"):
+        K.update_add(v * 2, 1.0)

@@ -295,3 +295,20 @@ def test_backend_settings_round_trip():
         K.set_floatx("float32")
     with pytest.raises(ValueError, match="floatx"):
         K.set_floatx("int8")
+
+
+def test_sparse_crossentropy_of_labels_out_of_range_is_nan():
+    z = RNG.normal(size=(4, 3)).astype("float32")
+    logits = K.placeholder(shape=(4, 3), name="z")
+    labels = K.constant([2, 0, 3, -1], dtype="int32")
+    got = run(K.sparse_categorical_crossentropy(labels, logits, from_logits=True), [(logits, z)])
+    expected = -np.log(np_softmax(z)[[0, 1], [2, 0]])
+    np.testing.assert_allclose(got[:2], expected, rtol=1e-5)
+    assert np.isnan(got[2:]).all()
+
+
+def test_integer_and_float_tensors_give_the_float_dtype():
+    i = K.placeholder(shape=(2,), dtype="int32", name="i")
+    x = K.placeholder(shape=(2,), dtype="float32", name="x")
+    assert (i * x).dtype == "float32" and (x + i).dtype == "float32"
+    assert (K.cast(x, "float64") + x).dtype == "float64"

@@ -96,13 +96,17 @@ def test_switch_and_learning_phase():
     y = K.in_train_phase(x * 2, x * 3)
     f = K.function([x], [y])
     np.testing.assert_array_equal(f([d])[0], d * 3)  # test phase by default
-    K.set_learning_phase(1)
-    try:
-        np.testing.assert_array_equal(f([d])[0], d * 2)
-    finally:
-        K.set_learning_phase(0)
     explicit = K.function([x, K.learning_phase()], [y])
     np.testing.assert_array_equal(explicit([d, 1])[0], d * 2)
+    K.set_learning_phase(1)
+    try:
+        assert K.learning_phase() == 1
+        np.testing.assert_array_equal(f([d])[0], d * 3)  # built before: keeps its phase
+        later = K.function([x], [K.in_train_phase(x * 2, x * 3)])
+        np.testing.assert_array_equal(later([d])[0], d * 2)
+    finally:
+        K.clear_session()
+    assert K.is_placeholder(K.learning_phase())
     np.testing.assert_array_equal(K.in_test_phase(x, x * 5, training=0) is x, True)
     with pytest.raises(ValueError, match="0 or 1"):
         K.set_learning_phase(2)

@@ -15,7 +15,6 @@ import numpy as np
 from polyback import config
 from polyback._src.engines import get_engine
 from polyback._src.fastcall import make_fast_call
-from polyback._src.ir.dtypes import is_float
 from polyback._src.ir.graph import Graph, format_graph
 from polyback._src.ir.tensor import Placeholder, RandomInput, Tensor, Variable
 from polyback._src.specialize import Program, specialize
@@ -31,6 +30,8 @@ class Update:
     __slots__ = ("variable", "value")
 
     def __init__(self, variable: Variable, value: Tensor):
+        if not isinstance(variable, Variable):
+            raise TypeError(f"only Variables can be updated; got {variable!r}")
         self.variable = variable
         self.value = value
 
@@ -97,16 +98,26 @@ class _Input:
             ) from None
 
     def _check_cast(self, array: np.ndarray) -> None:
+        name, target = self.placeholder.label, self.dtype
         if array.dtype.kind not in "biuf":
             raise TypeError(
-                f"placeholder '{self.placeholder.label}' was fed an array of dtype "
-                f"{array.dtype}, which is not numeric"
+                f"placeholder '{name}' was fed an array of dtype {array.dtype}, which is not "
+                "numeric"
             )
-        if array.dtype.kind == "f" and not is_float(self.dtype.name):
+        if array.dtype.kind == "f" and target.kind != "f":
+            hint = "float to bool" if target.kind == "b" else "float to int would truncate"
             raise TypeError(
-                f"placeholder '{self.placeholder.label}' has dtype {self.dtype.name} but was fed "
-                f"{array.dtype.name} data; cast it explicitly (float to int would truncate)"
+                f"placeholder '{name}' has dtype {target.name} but was fed {array.dtype.name} "
+                f"data; cast it explicitly ({hint})"
             )
+        if array.dtype.kind in "iu" and target.kind in "iu" and not np.can_cast(array, target):
+            info = np.iinfo(target)
+            if array.size and (array.min() < info.min or array.max() > info.max):
+                raise OverflowError(
+                    f"placeholder '{name}' has dtype {target.name} but was fed "
+                    f"{array.dtype.name} values outside its range [{info.min}, {info.max}]"
+                )
+            return  # values are checked on every call: the dtype is not remembered as safe
         self.castable.add(array.dtype)
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:

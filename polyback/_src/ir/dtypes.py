@@ -37,9 +37,12 @@ def is_float(dtype: str) -> bool:
 
 
 def result_dtype(a: str, b: str) -> str:
-    """The dtype two tensors of dtypes ``a`` and ``b`` promote to (NumPy's rule)."""
+    """The dtype two tensors of dtypes ``a`` and ``b`` promote to: NumPy's rule, except that an
+    integer or bool tensor meeting a float tensor takes the float's dtype (no float64 creep)."""
     if a == b:
         return a
+    if is_float(a) != is_float(b):
+        return a if is_float(a) else b
     if "bfloat16" in (a, b):
         other = b if a == "bfloat16" else a
         return "bfloat16" if not is_float(other) else ("float32" if other == "float16" else other)

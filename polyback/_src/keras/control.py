@@ -7,19 +7,21 @@ from polyback._src.compile import DEFAULT_FEEDS
 from polyback._src.ir.tensor import Placeholder, Tensor, TensorType
 from polyback._src.keras.ops import as_tensor, cast, operands
 
-_phase = {"value": 0}
+_phase: dict[str, int | None] = {"value": None}
 _LEARNING_PHASE = Placeholder(TensorType((), "bool"), "keras_learning_phase")
-DEFAULT_FEEDS[_LEARNING_PHASE] = lambda: bool(_phase["value"])
+DEFAULT_FEEDS[_LEARNING_PHASE] = lambda: False
 
 
-def learning_phase() -> Placeholder:
-    """The learning-phase placeholder (bool; False = test). Functions that need it and do not
-    list it among their inputs are fed the value of ``set_learning_phase`` (default 0)."""
-    return _LEARNING_PHASE
+def learning_phase() -> Placeholder | int:
+    """The learning phase: the value given to ``set_learning_phase`` (0 or 1) if any, else a
+    bool placeholder that functions feed with False (test) unless it is among their inputs."""
+    value = _phase["value"]
+    return _LEARNING_PHASE if value is None else value
 
 
 def set_learning_phase(value: int) -> None:
-    """Set the learning phase fed by default: 0 (test) or 1 (train)."""
+    """Fix the learning phase, 0 (test) or 1 (train), for graphs built from now on (as in
+    Keras 2.3, functions built earlier keep theirs)."""
     if value not in (0, 1):
         raise ValueError(f"the learning phase must be 0 or 1, got {value!r}")
     _phase["value"] = int(value)

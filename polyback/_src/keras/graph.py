@@ -32,7 +32,12 @@ def gradients(loss, variables) -> list[Tensor | None]:
     Always a list; None where ``loss`` does not depend on the variable.
     """
     wrt = [variables] if isinstance(variables, Tensor) else list(variables)
-    return autodiff.gradients(as_tensor(loss), [as_tensor(v) for v in wrt])
+    for v in wrt:
+        if not isinstance(v, Tensor):
+            raise TypeError(
+                f"K.gradients: can only differentiate with respect to tensors, got {v!r}"
+            )
+    return autodiff.gradients(as_tensor(loss), wrt)
 
 
 def stop_gradient(variables):

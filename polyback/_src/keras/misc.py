@@ -29,8 +29,12 @@ def reset_uids() -> None:
 
 
 def clear_session() -> None:
-    """Reset uids. polyback keeps no global graph, so nothing else needs clearing."""
+    """Reset uids and the learning phase set by ``set_learning_phase``. polyback keeps no
+    global graph, so nothing else needs clearing."""
+    from polyback._src.keras import control
+
     reset_uids()
+    control._phase["value"] = None
 
 
 class Session:

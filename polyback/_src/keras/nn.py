@@ -175,7 +175,10 @@ def sparse_categorical_crossentropy(target, output, from_logits: bool = False, a
         raise ValueError("sparse_categorical_crossentropy needs a known number of classes")
     labels = P.reshape_like(cast(target, "int32"), output[..., 0])
     one_hot = P.one_hot(labels, num_classes=classes, dtype=output.dtype)
-    return _softmax_cross_entropy(one_hot, output, -1)
+    loss = _softmax_cross_entropy(one_hot, output, -1)
+    # A label outside [0, classes) has no one-hot row: its loss is NaN, never a silent 0.
+    valid = P.logical_and(*operands(labels >= 0, labels < classes))
+    return P.where(valid, *operands(loss, float("nan")))
 
 
 def binary_crossentropy(*args, from_logits: bool = False, **kwargs) -> Tensor:

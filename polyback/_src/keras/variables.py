@@ -28,11 +28,12 @@ def placeholder(
     sparse: bool = False,
     name: str | None = None,
 ) -> Placeholder:
-    """A symbolic input. ``shape`` may hold None dims; with neither shape nor ndim, any rank."""
+    """A symbolic input. ``shape`` may hold None (or -1) dims; with neither shape nor ndim,
+    any rank."""
     if shape is None and ndim is not None:
         shape = (None,) * ndim
     if shape is not None:
-        shape = tuple(None if d is None else int(d) for d in shape)
+        shape = tuple(None if d is None or int(d) == -1 else int(d) for d in shape)
         if ndim is not None and ndim != len(shape):
             raise ValueError(f"placeholder: shape {shape} does not have ndim={ndim}")
     dtype = normalize_dtype(dtype or config.floatx())

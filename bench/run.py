@@ -241,18 +241,23 @@ returns the loss as NumPy; weights stay inside the library. *build* is the first
 (graph and function, or the hand-written set-up; the library is imported and started
 beforehand), *first call* the first call (where lazy compilers compile); both are single
 measurements (PyTensor's are those of a warm on-disk cache of compiled C code once it has run
-before on the machine). After a few untimed warm-up calls, all contenders are timed call by call in
-{rounds} interleaved rounds, in a new random order each round, each round's first call untimed,
-and each contender's process left to go idle before the next runs (OpenBLAS's threads, for one,
-spin on for about 100 ms after a call);
-*median*, *p10*, *p90* are over all timed calls. Ratios are the median over rounds of (median
-call / the other's median call in the same round), with the interquartile range over rounds in
-brackets. *check* compares the first loss with hand-written NumPy's (elementwise, rtol
+before on the machine). After a few untimed warm-up calls, all contenders are timed call by
+call in {rounds} interleaved rounds, in a new random order each round, each round's first
+call untimed, and each contender's process left to go idle before the next runs (OpenBLAS's
+threads, for one, spin on for about 100 ms after a call); *median*, *p10*, *p90* are over all
+timed calls. Ratios are the median over rounds of (median call / the other's median call in
+the same round), with the interquartile range over rounds in brackets: absolute times depend
+on what else runs on the machine (see the load averages above), ratios paired round by round
+much less. *check* compares the first loss with hand-written NumPy's (elementwise, rtol
 {rtol:.0e}, atol {atol:.0e}) and the mean loss after one update (rtol {second:.0e})."""
 
 
 def markdown(sections: list[str], info: dict[str, str], argv: list[str], rounds: int) -> str:
-    command = " ".join(["python bench/run.py", *argv])
+    shown = []  # the options that change what is measured, not where the output goes
+    for arg, previous in zip(argv, [None, *argv]):
+        if not arg.startswith(("--out", "--json")) and previous not in ("--out", "--json"):
+            shown.append(arg)
+    command = " ".join(["python bench/run.py", *shown])
     lines = ["# polyback benchmarks", "", f"Written by `{command}` (`make bench` runs it).", ""]
     lines += ["| machine | |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in info.items()]

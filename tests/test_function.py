@@ -279,3 +279,25 @@ def test_non_tensors_are_refused_where_tensors_are_needed():
         K.gradients(K.sum(v), [np.ones(3)])
     with pytest.raises(TypeError, match="only Variables"):
         K.update_add(v * 2, 1.0)
+
+
+def test_arrays_with_an_equal_but_distinct_dtype_object_are_not_copied():
+    import pickle
+
+    x = K.placeholder(shape=(3,), name="x")
+    f = K.function([x], [x])
+    data = pickle.loads(pickle.dumps(np.arange(3, dtype="float32")))
+    assert data.dtype == np.float32
+    assert np.shares_memory(f._feeds[0].convert(data), data)
+    np.testing.assert_array_equal(f([data])[0], [0.0, 1.0, 2.0])
+
+
+def test_theano_engine_refuses_programs_too_deep_for_its_compiler():
+    if "theano" not in polyback.available_backends():
+        pytest.fail("the theano engine should be installed for this test")
+    x = K.placeholder(shape=(2,), name="x")
+    y = x
+    for _ in range(600):
+        y = y * 1.0001
+    with pytest.raises(RecursionError, match="theano engine.*600 operations deep"):
+        K.function([x], [y], backend="theano")([np.ones(2)])

@@ -78,7 +78,7 @@ class _Input:
 
     def convert(self, value: Any) -> np.ndarray:
         array = value if type(value) is np.ndarray else self._to_array(value)
-        if array.dtype is not self.dtype:
+        if array.dtype != self.dtype:  # equal dtypes can be distinct objects (unpickled)
             if array.dtype not in self.castable:
                 self._check_cast(array)
             array = array.astype(self.dtype)

@@ -37,7 +37,7 @@ def make_fast_call(function) -> Callable:
         env[f"D{k}"], env[f"F{k}"] = feed.dtype, feed
         lines += [
             f"    a{k} = inputs[{k}]",
-            f"    if type(a{k}) is not ndarray or a{k}.dtype is not D{k}:",
+            f"    if type(a{k}) is not ndarray or a{k}.dtype is not D{k} and a{k}.dtype != D{k}:",
             f"        a{k} = F{k}.convert(a{k})",
         ]
         if k in function._dynamic:

@@ -79,9 +79,10 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def _sum(x, axis=None, keepdims=False):
-    """Sum; over some axes via einsum, whose SIMD kernels beat ``np.add.reduce`` several-fold
-    on short or strided axes (both add each axis' elements in order)."""
-    if axis is None or not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+    """Sum; over some axes of large arrays via einsum, whose SIMD kernels beat
+    ``np.add.reduce`` several-fold on short or strided axes (both add each axis' elements in
+    order); small arrays go to ``np.add.reduce``, which costs less to call."""
+    if axis is None or not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu" or x.size < 4096:
         return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
     axes = {a % x.ndim for a in axis} if isinstance(axis, tuple) else {axis % x.ndim}
     letters = _LETTERS[: x.ndim]

@@ -344,6 +344,19 @@ LOWERINGS: dict[str, Callable] = {
 }
 
 
+#: The deepest program handed to PyTensor: its rewriter recurses along chains of operations and
+#: fails (slowly, printing every failure) on chains near Python's recursion limit.
+MAX_DEPTH = 500
+
+
+def _depth(program: Program) -> int:
+    """The length of the longest chain of operations in ``program``."""
+    depth: dict[int, int] = {}
+    for node in program.nodes:
+        depth[id(node.output)] = 1 + max((depth.get(id(i), 0) for i in node.inputs), default=0)
+    return max(depth.values(), default=0)
+
+
 class PytensorEngine(Engine):
     name = "theano"
     lowerings = LOWERINGS
@@ -352,6 +365,13 @@ class PytensorEngine(Engine):
         return pt.constant(value)
 
     def compile(self, program: Program) -> Callable[..., list]:
+        depth = _depth(program)
+        if depth > MAX_DEPTH:
+            raise RecursionError(
+                f"the theano engine (PyTensor) cannot compile a program {depth} operations deep "
+                f"(its compiler recurses along the graph; at most {MAX_DEPTH}); the numpy, jax "
+                "and torch engines can"
+            )
         leaves = (*program.inputs, *program.variables)
         args = [pt.tensor(name=t.label, dtype=t.dtype, shape=t.shape) for t in leaves]
         outputs = self.trace_function(program)(*args)

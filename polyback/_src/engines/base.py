@@ -66,6 +66,33 @@ def _dying_inputs(program: Program) -> list[list[int]]:
     return dying
 
 
+def keyword_reduction(fn: Callable, keep_dtype: bool = False) -> Callable:
+    """A reduction lowering for a NumPy-like ``fn(x, axis=..., keepdims=...)``.
+
+    ``keep_dtype`` passes ``dtype=x.dtype``, for sums and products that would otherwise widen
+    small integer types.
+    """
+
+    def reduce(x, axis=None, keepdims=False):
+        if keep_dtype:
+            return fn(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    reduce.__name__ = fn.__name__
+    return reduce
+
+
+def arg_reduction(fn: Callable, dtype: Any = None) -> Callable:
+    """An argmax/argmin lowering for ``fn(x, axis=...)``, cast to ``dtype`` when given."""
+
+    def reduce(x, axis):
+        out = fn(x, axis=axis)
+        return out if dtype is None else out.astype(dtype)
+
+    reduce.__name__ = fn.__name__
+    return reduce
+
+
 class MissingLowering(NotImplementedError):
     """An engine has no lowering for a primitive."""
 

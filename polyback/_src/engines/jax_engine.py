@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
 
-from polyback._src.engines.base import Engine
+from polyback._src.engines.base import Engine, arg_reduction, keyword_reduction
 from polyback._src.prims.convolution import window_counts
 from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
@@ -45,31 +45,6 @@ def _clip(x, low, high):
     if high != np.inf:
         x = jnp.minimum(x, jnp.asarray(high, x.dtype))
     return x
-
-
-def _arithmetic_reduction(fn):
-    # dtype=x.dtype: JAX, like NumPy, would widen small integers to int64.
-    def reduce(x, axis=None, keepdims=False):
-        return fn(x, axis=axis, dtype=x.dtype, keepdims=keepdims)
-
-    reduce.__name__ = fn.__name__
-    return reduce
-
-
-def _reduction(fn):
-    def reduce(x, axis=None, keepdims=False):
-        return fn(x, axis=axis, keepdims=keepdims)
-
-    reduce.__name__ = fn.__name__
-    return reduce
-
-
-def _arg_reduction(fn):
-    def reduce(x, axis):
-        return fn(x, axis=axis).astype(jnp.int64)
-
-    reduce.__name__ = fn.__name__
-    return reduce
 
 
 def _getitem(x, index):
@@ -226,14 +201,15 @@ LOWERINGS = {
     "cast": _cast,
     "clip": _clip,
     # reductions
-    "sum": _arithmetic_reduction(jnp.sum),
-    "prod": _arithmetic_reduction(jnp.prod),
-    "max": _reduction(jnp.max),
-    "min": _reduction(jnp.min),
-    "any": _reduction(jnp.any),
-    "all": _reduction(jnp.all),
-    "argmax": _arg_reduction(jnp.argmax),
-    "argmin": _arg_reduction(jnp.argmin),
+    # dtype kept: JAX, like NumPy, would widen small integers to int64
+    "sum": keyword_reduction(jnp.sum, keep_dtype=True),
+    "prod": keyword_reduction(jnp.prod, keep_dtype=True),
+    "max": keyword_reduction(jnp.max),
+    "min": keyword_reduction(jnp.min),
+    "any": keyword_reduction(jnp.any),
+    "all": keyword_reduction(jnp.all),
+    "argmax": arg_reduction(jnp.argmax, jnp.int64),
+    "argmin": arg_reduction(jnp.argmin, jnp.int64),
     # scans
     "cumsum": _scan(jnp.cumsum),
     "cumprod": _scan(jnp.cumprod),

@@ -32,7 +32,7 @@ import pytensor.tensor as pt
 from pytensor.compile.mode import Mode
 from pytensor.printing import Print
 
-from polyback._src.engines.base import Engine
+from polyback._src.engines.base import Engine, arg_reduction, keyword_reduction
 from polyback._src.prims.convolution import window_counts
 from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
@@ -108,35 +108,6 @@ def _bound(value: float, dtype: str) -> pt.TensorConstant:
 
 def _clip(x, low, high):
     return pt.clip(x, _bound(low, x.dtype), _bound(high, x.dtype))
-
-
-# -- reductions --------------------------------------------------------------------------------
-
-
-def _typed_reduction(fn):
-    """A sum or product keeping the input dtype (PyTensor widens small integers by default)."""
-
-    def reduce(x, axis=None, keepdims=False):
-        return fn(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
-
-    reduce.__name__ = fn.__name__
-    return reduce
-
-
-def _reduction(fn):
-    def reduce(x, axis=None, keepdims=False):
-        return fn(x, axis=axis, keepdims=keepdims)
-
-    reduce.__name__ = fn.__name__
-    return reduce
-
-
-def _arg_reduction(fn):
-    def reduce(x, axis):
-        return fn(x, axis=axis)
-
-    reduce.__name__ = fn.__name__
-    return reduce
 
 
 # -- shape -------------------------------------------------------------------------------------
@@ -309,14 +280,15 @@ LOWERINGS: dict[str, Callable] = {
     "cast": pt.cast,
     "clip": _clip,
     # reductions
-    "sum": _typed_reduction(pt.sum),
-    "prod": _typed_reduction(pt.prod),
-    "max": _reduction(pt.max),
-    "min": _reduction(pt.min),
-    "any": _reduction(pt.any),
-    "all": _reduction(pt.all),
-    "argmax": _arg_reduction(pt.argmax),
-    "argmin": _arg_reduction(pt.argmin),
+    # dtype kept: PyTensor widens small integers by default
+    "sum": keyword_reduction(pt.sum, keep_dtype=True),
+    "prod": keyword_reduction(pt.prod, keep_dtype=True),
+    "max": keyword_reduction(pt.max),
+    "min": keyword_reduction(pt.min),
+    "any": keyword_reduction(pt.any),
+    "all": keyword_reduction(pt.all),
+    "argmax": arg_reduction(pt.argmax),
+    "argmin": arg_reduction(pt.argmin),
     # scans
     "cumsum": pt.cumsum,
     "cumprod": pt.cumprod,

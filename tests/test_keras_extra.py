@@ -194,7 +194,8 @@ def test_utilities():
 
 
 def test_sparse_placeholder_is_fed_dense_from_scipy():
-    scipy_sparse = pytest.importorskip("scipy.sparse", reason="scipy comes with scikit-learn")
+    import scipy.sparse as scipy_sparse  # installed with scikit-learn (the examples extra)
+
     x = K.placeholder(shape=(2, 3), sparse=True, name="s")
     m = scipy_sparse.csr_matrix(np.array([[0, 1, 0], [2, 0, 0]], dtype="float32"))
     np.testing.assert_array_equal(K.function([x], [K.sum(x, axis=0)])([m])[0], [2, 1, 0])

@@ -97,6 +97,47 @@ def test_otto_softmax_training_agrees_with_numpy(engine, otto_arrays):
     assert max(errors) < 1e-5, errors
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32", "bool"])
+def test_large_select_against_zero_matches_numpy_bit_for_bit(engine, dtype):
+    # Large selections between an array and a zero (gradient masks) take a branch-free path in
+    # some engines; what the mask drops (NaN, infinities, -0.0) must not leak through.
+    rng = np.random.default_rng(0)
+    cond = rng.random((300, 50)) > 0.5
+    x = (rng.standard_normal((300, 50)) * 5).astype(dtype)
+    if x.dtype.kind == "f":
+        x[:2, :3] = [[np.nan, -0.0, np.inf], [-np.inf, 0.0, -1.5]]
+    c = K.placeholder(shape=cond.shape, dtype="bool", name="cond")
+    v = K.placeholder(shape=x.shape, dtype=dtype, name="v")
+    zero = K.zeros_like(v)
+    f = K.function([c, v], [K.switch(c, v, zero), K.switch(c, zero, v)], backend=engine)
+    for got, expected in zip(f([cond, x]), [np.where(cond, x, 0), np.where(cond, 0, x)]):
+        expected = expected.astype(dtype)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(got.view(np.uint8), expected.view(np.uint8))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_large_select_of_a_computed_array_matches_numpy(engine):
+    # the selected array dies with the select, so an engine may write the result into it
+    x = np.random.default_rng(2).standard_normal((200, 100)).astype("float32")
+    v = K.placeholder(shape=x.shape, name="v")
+    kept = K.function([v], [K.switch(v * 2 > 0, v * 3, K.zeros_like(v))], backend=engine)([x])
+    np.testing.assert_array_equal(kept[0], np.where(x > 0, x * np.float32(3), np.float32(0)))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("shape_a, shape_b", [((5000, 20), (5000, 3)), ((5000, 3), (5000, 20))])
+def test_product_with_a_transposed_tall_matrix_matches_numpy(engine, shape_a, shape_b):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
+    pa = K.placeholder(shape=shape_a, dtype="float64", name="a")
+    pb = K.placeholder(shape=shape_b, dtype="float64", name="b")
+    product = K.function([pa, pb], [K.dot(K.transpose(pa), pb)], backend=engine)([a, b])[0]
+    expected = np.einsum("ki,kj->ij", a, b)
+    np.testing.assert_allclose(product, expected, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("engine", OTHERS)
 def test_state_lives_in_the_engine_that_uses_it(engine):
     v = K.variable(np.arange(3.0), name="v")

@@ -113,6 +113,50 @@ def _bind_cast(x, dtype):
     return functools.partial(torch.Tensor.to, dtype=TORCH_DTYPES[dtype], copy=True)
 
 
+# Integer types of each item size: where() selects bits through them.
+_BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+_BRANCH_FREE_SIZE = 4096  # below this, a branch per element costs nothing worth saving
+
+
+def _is_zero(x: torch.Tensor) -> bool:
+    """Whether ``x`` is a scalar whose bits are all zero (+0.0, not -0.0)."""
+    return x.dim() == 0 and not x.view(_BITS[x.itemsize]).item()
+
+
+def _where(cond, x, y, out=None):
+    """``torch.where``; on the CPU, a selection between a tensor and a zero (a gradient's mask,
+    as ``where(x > 0, g, 0)``) is done on the bits, branch-free: torch.where mispredicts a
+    branch per element on data-dependent masks (1.26 vs 0.31 ms, 556,902 float32 at 50%)."""
+    if (
+        cond.numel() >= _BRANCH_FREE_SIZE
+        and cond.device.type == "cpu"
+        and x.dtype == y.dtype
+        and x.itemsize in _BITS
+    ):
+        zero_x, zero_y = _is_zero(x), _is_zero(y)
+        if zero_x != zero_y:
+            bits = _BITS[x.itemsize]
+            mask = cond.to(bits).neg_()  # a new tensor, all ones where cond holds
+            kept = y if zero_x else x
+            if zero_x:
+                mask.bitwise_not_()
+            if out is None:
+                return torch.bitwise_and(kept.view(bits), mask).view(x.dtype)
+            torch.bitwise_and(kept.view(bits), mask, out=out.view(bits))
+            return out
+    return torch.where(cond, x, y, out=out)
+
+
+def _matmul(a, b):
+    """``torch.matmul``; ``A.T @ B`` of a transposed view ``A.T`` taller than ``B`` is wide is
+    computed as ``(B.T @ A).T``, the layout BLAS runs fastest (1.4 vs 3.5 ms for
+    (93 x 61,878) @ (61,878 x 9), the Otto step's weight gradient)."""
+    if a.dim() == 2 == b.dim() and a.shape[0] > b.shape[1] and not a.is_contiguous():
+        if a.mT.is_contiguous():
+            return torch.matmul(b.mT, a.mT).mT
+    return torch.matmul(a, b)
+
+
 def _integer_division(fn):
     """``fn`` (floor division or modulo), giving 0 for an integer division by zero as NumPy
     does, where torch raises."""
@@ -457,7 +501,7 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     "greater_equal": torch.ge,
     "logical_and": torch.logical_and,
     "logical_or": torch.logical_or,
-    "where": torch.where,
+    "where": _where,
     "cast": bound(_bind_cast),
     "clip": bound(_bind_clip),
     # reductions
@@ -487,7 +531,7 @@ LOWERINGS: dict[str, Callable[..., Any]] = {
     # debugging
     "identity_print": _identity_print,
     # linear algebra
-    "matmul": torch.matmul,
+    "matmul": _matmul,
     "matrix_transpose": functools.partial(torch.transpose, dim0=-2, dim1=-1),
     "einsum": bound(_bind_einsum),
     # convolution and pooling

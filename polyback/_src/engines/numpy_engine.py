@@ -1,7 +1,10 @@
 """The NumPy engine: the reference every other engine is checked against.
 
 The specialised program runs as generated straight-line Python (``Engine.trace_function``), so a
-call costs the arithmetic plus one Python call per node.
+call costs the arithmetic plus one Python call per node. Elementwise results are written into
+dying operands, large sums run through einsum, selections against a zero (gradient masks) run
+on the bits, branch-free, and a product with a tall transposed matrix runs in the layout BLAS is
+fastest at (``_where``, ``_matmul``).
 """
 
 from __future__ import annotations

@@ -17,8 +17,12 @@ on each call:
 - elementwise nodes write into the memory of an operand that dies with them, when polyback
   owns that memory and no view of it is still to be read (``reuse_plan``).
 
-``torch.compile`` is not used: on the Otto step it saves about 30% per call but takes 10-35 s
-to compile; on small programs its guards make a call slower than eager execution.
+Two lowerings pick the fastest form on the CPU at run time: selections against a zero
+(gradient masks) run on the bits, branch-free, and a product with a tall transposed matrix
+runs in the layout BLAS is fastest at (``_where``, ``_matmul``).
+
+``torch.compile`` is not used: compiling the Otto step takes 10-35 s, which only long runs would
+win back, and on small programs its guards make a call slower than eager execution.
 """
 
 from __future__ import annotations

@@ -89,3 +89,23 @@ def test_cast_gradient_returns_the_input_dtype():
     out = _value(g, [(x, np.array([1.0, 2.0, 3.0]))])
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [2.0, 4.0, 6.0])
+
+
+def test_gradient_with_respect_to_computed_tensors():
+    # as Grad-CAM (a layer's output) and WGAN-GP (interpolated samples) use it
+    a = K.placeholder(shape=(None, 3), name="a")
+    b = K.placeholder(shape=(None, 3), name="b")
+    W = K.variable(np.array([[1.0, -2.0], [0.5, 3.0], [-1.0, 1.0]]))
+    interp = 0.25 * a + 0.75 * b
+    h = K.dot(interp, W)
+    loss = K.sum(K.square(h))
+    g_h, g_interp, g_W, g_loss = K.gradients(loss, [h, interp, W, loss])
+    av = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 2.0]])
+    bv = np.array([[2.0, 0.0, 1.0], [1.0, 1.0, -1.0]])
+    values = K.function([a, b], [g_h, g_interp, g_W, g_loss])([av, bv])
+    w = K.get_value(W).astype(np.float64)
+    iv = 0.25 * av + 0.75 * bv
+    hv = iv @ w
+    expected = [2 * hv, 2 * hv @ w.T, iv.T @ (2 * hv), 1.0]
+    for got, want in zip(values, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5)

@@ -34,12 +34,21 @@ def gradients(loss: Tensor, wrt: Sequence[Tensor]) -> list[Tensor | None]:
     nodes = toposort([loss])
     live = _depends_on(nodes, wrt)
     grads: dict[int, list[Tensor]] = {id(loss): [P.broadcast_like(scalar(1, loss.dtype), loss)]}
+    wanted = {id(t) for t in wrt}
+    found: dict[int, Tensor] = {}  # gradients of computed tensors of ``wrt``
     for node in reversed(nodes):
         parts = grads.pop(id(node.output), None)
-        if parts is None or node.prim.vjp is None:
+        if parts is None:
             continue
-        input_grads = node.prim.vjp(node, _accumulate(parts))
+        total = _accumulate(parts)
+        if id(node.output) in wanted:
+            found[id(node.output)] = total
+        if node.prim.vjp is None:
+            continue
+        input_grads = node.prim.vjp(node, total)
         for inp, g in zip(node.inputs, input_grads):
             if g is not None and id(inp) in live and is_float(inp.dtype):
                 grads.setdefault(id(inp), []).append(g)
-    return [_accumulate(grads[id(t)]) if id(t) in grads else None for t in wrt]
+    for key, parts in grads.items():  # placeholders and variables: no node of their own
+        found[key] = _accumulate(parts)
+    return [found.get(id(t)) for t in wrt]

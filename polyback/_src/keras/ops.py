@@ -41,6 +41,32 @@ def cast(x, dtype) -> Tensor:
     return x if x.dtype == dtype else P.cast(x, dtype=dtype)
 
 
+def shape_operand(shape, what: str) -> tuple[tuple[int | None, ...], Tensor | None]:
+    """A shape given as ints, as a tuple with scalar tensors (``(K.shape(x)[0], 2)``) or as an
+    int vector tensor: the dims known now (None where not) and, when any dim is a tensor, the
+    whole shape as an int32 vector tensor (else None)."""
+    if isinstance(shape, Constant):
+        shape = tuple(int(d) for d in np.asarray(shape.value).reshape(-1))
+    if isinstance(shape, Tensor):
+        if shape.ndim != 1 or shape.shape[0] is None:
+            raise ValueError(
+                f"K.{what}: a shape tensor must be a vector of known length, got "
+                f"'{shape.label}' {shape.type}"
+            )
+        return (None,) * shape.shape[0], cast(shape, "int32")
+    dims = tuple(shape)
+    static = tuple(None if isinstance(d, Tensor) else int(d) for d in dims)
+    if None not in static:
+        return static, None
+    parts = []
+    for d in dims:
+        if isinstance(d, Tensor) and d.ndim != 0:
+            raise ValueError(f"K.{what}: each dim of a shape must be a scalar, got '{d.label}'")
+        part = cast(d, "int32") if isinstance(d, Tensor) else as_tensor(int(d), "int32")
+        parts.append(P.reshape(part, shape=(1,)))
+    return static, P.concatenate(*parts, axis=0)
+
+
 def _weak_dtype(tensor: Tensor, value) -> str:
     """The dtype a non-tensor operand takes next to ``tensor``."""
     kind = np.asarray(value).dtype.kind

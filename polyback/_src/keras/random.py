@@ -5,17 +5,19 @@ from __future__ import annotations
 from polyback import config
 from polyback._src import prims as P
 from polyback._src.ir.tensor import Tensor
-from polyback._src.keras.ops import as_tensor, cast
+from polyback._src.keras.ops import as_tensor, cast, shape_operand
 from polyback._src.keras.variables import variable
 from polyback._src.prims.randomness import RandomSource
 
 
 def _random(shape, distribution: str, dtype, seed, **params) -> Tensor:
     dtype = dtype or config.floatx()
-    if isinstance(shape, Tensor):
-        ref = shape
+    static, value = shape_operand(shape, f"random_{distribution}")
+    zero = as_tensor(0, "float32")
+    if value is None:
+        ref = P.broadcast_to(zero, shape=static)
     else:
-        ref = P.broadcast_to(as_tensor(0, "float32"), shape=tuple(int(d) for d in shape))
+        ref = P.broadcast_to_value(zero, value, static=static)
     return P.random(ref, source=RandomSource(distribution, dtype, seed, **params))
 
 

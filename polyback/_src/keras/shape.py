@@ -12,7 +12,7 @@ from polyback import config
 from polyback._src import prims as P
 from polyback._src.ir.dtypes import result_dtype
 from polyback._src.ir.tensor import Tensor
-from polyback._src.keras.ops import as_tensor, cast, operands
+from polyback._src.keras.ops import as_tensor, cast, operands, shape_operand
 from polyback._src.prims.shape import index_spec
 
 
@@ -23,10 +23,12 @@ def _static_shape(x: Tensor, what: str) -> tuple[int, ...]:
 
 
 def reshape(x, shape) -> Tensor:
-    """``x`` with a new shape (a tuple of ints, at most one -1)."""
-    if isinstance(shape, Tensor):
-        raise TypeError("K.reshape takes a tuple of ints; symbolic shapes are not supported")
-    return P.reshape(as_tensor(x), shape=tuple(int(d) for d in shape))
+    """``x`` with a new shape: a tuple of ints (at most one -1) and scalar tensors such as
+    ``K.shape(x)[0]``, or an int vector tensor computed from ``K.shape``."""
+    static, value = shape_operand(shape, "reshape")
+    if value is None:
+        return P.reshape(as_tensor(x), shape=static)
+    return P.reshape_to_value(as_tensor(x), value, static=static)
 
 
 def transpose(x) -> Tensor:

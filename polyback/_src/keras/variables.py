@@ -12,7 +12,7 @@ from polyback._src import prims as P
 from polyback._src.ir.dtypes import normalize_dtype
 from polyback._src.ir.graph import Graph
 from polyback._src.ir.tensor import Constant, Placeholder, Tensor, TensorType, Variable
-from polyback._src.keras.ops import as_tensor
+from polyback._src.keras.ops import as_tensor, shape_operand
 
 _names = itertools.count(1)
 
@@ -64,14 +64,23 @@ def constant(value, dtype: str | None = None, shape=None, name: str | None = Non
     return Constant(array, _name("constant", name) if name else None)
 
 
-def zeros(shape, dtype: str | None = None, name: str | None = None) -> Variable:
-    """A Variable of zeros."""
-    return variable(np.zeros(tuple(shape)), dtype, name)
+def _filled(fill: float, shape, dtype: str | None, name: str | None, what: str):
+    static, value = shape_operand(shape, what)
+    if value is None:
+        return variable(np.full(static, float(fill)), dtype, name)
+    # a shape known only from fed arrays: a tensor, as Keras 2.3 gives
+    fill_value = as_tensor(fill, normalize_dtype(dtype or config.floatx()))
+    return P.broadcast_to_value(fill_value, value, static=static)
 
 
-def ones(shape, dtype: str | None = None, name: str | None = None) -> Variable:
-    """A Variable of ones."""
-    return variable(np.ones(tuple(shape)), dtype, name)
+def zeros(shape, dtype: str | None = None, name: str | None = None) -> Variable | Tensor:
+    """A Variable of zeros; a tensor when the shape holds tensors (``K.shape(x)[0]``)."""
+    return _filled(0, shape, dtype, name, "zeros")
+
+
+def ones(shape, dtype: str | None = None, name: str | None = None) -> Variable | Tensor:
+    """A Variable of ones; a tensor when the shape holds tensors (``K.shape(x)[0]``)."""
+    return _filled(1, shape, dtype, name, "ones")
 
 
 def eye(size, dtype: str | None = None, name: str | None = None) -> Variable:

@@ -8,13 +8,14 @@ import math
 import numpy as np
 
 from polyback._src import prims as P
-from polyback._src.ir.tensor import Constant, TensorType
+from polyback._src.ir.tensor import Constant, Tensor, TensorType
 from polyback._src.prims.base import Example, InferenceError, Primitive, sample
 from polyback._src.prims.infer import broadcast_shapes, normalize_axes
 
 __all__ = [
     "broadcast_like",
     "broadcast_to",
+    "broadcast_to_value",
     "concat_part",
     "concatenate",
     "dim_size",
@@ -24,6 +25,7 @@ __all__ = [
     "one_hot",
     "reshape",
     "reshape_like",
+    "reshape_to_value",
     "shape_of",
     "squeeze",
     "stop_gradient",
@@ -325,6 +327,59 @@ shape_of = Primitive(
     "shape_of",
     lambda x: TensorType((x.ndim,), "int32"),
     fold=_fold_shape_of,
+    symbolic_only=True,
+)
+
+
+# Shapes given as int32 vector tensors (``K.reshape(x, (K.shape(x)[0], 2, 2))``): their value is
+# known once the fed shapes are, so specialisation folds these into reshape and broadcast_to.
+# ``static`` holds the dims known when the graph is built (None where not), for inference.
+
+
+def _shape_value(shape: Tensor, user: str) -> tuple[int, ...]:
+    if not isinstance(shape, Constant):
+        raise InferenceError(
+            f"{user}: the shape '{shape.label}' must follow from the shapes of the fed arrays "
+            "(K.shape, K.int_shape, Python ints), not from their values"
+        )
+    return tuple(int(d) for d in np.asarray(shape.value).reshape(-1))
+
+
+def _infer_shape_operand(shape: TensorType, static: tuple) -> None:
+    if shape.dtype not in ("int32", "int64") or shape.ndim != 1:
+        raise InferenceError(f"a shape must be an int32 or int64 vector, got {shape}")
+
+
+def _infer_reshape_to_value(x: TensorType, shape: TensorType, static: tuple) -> TensorType:
+    _infer_shape_operand(shape, static)
+    return TensorType(tuple(None if d is None or d < 0 else d for d in static), x.dtype)
+
+
+def _infer_broadcast_to_value(x: TensorType, shape: TensorType, static: tuple) -> TensorType:
+    _infer_shape_operand(shape, static)
+    return TensorType(tuple(static), x.dtype)
+
+
+def _fold_reshape_to_value(inputs, params, out_type):
+    return reshape(inputs[0], shape=_shape_value(inputs[1], "reshape"))
+
+
+def _fold_broadcast_to_value(inputs, params, out_type):
+    return broadcast_to(inputs[0], shape=_shape_value(inputs[1], "broadcast"))
+
+
+reshape_to_value = Primitive(
+    "reshape_to_value",
+    _infer_reshape_to_value,
+    lambda node, g: (reshape_like(g, node.inputs[0]), None),
+    fold=_fold_reshape_to_value,
+    symbolic_only=True,
+)
+broadcast_to_value = Primitive(
+    "broadcast_to_value",
+    _infer_broadcast_to_value,
+    lambda node, g: (sum_like(g, node.inputs[0]), None),
+    fold=_fold_broadcast_to_value,
     symbolic_only=True,
 )
 stop_gradient = Primitive(

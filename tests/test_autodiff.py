@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import polyback
 from polyback import backend as K
 
 
@@ -109,3 +110,14 @@ def test_gradient_with_respect_to_computed_tensors():
     expected = [2 * hv, 2 * hv @ w.T, iv.T @ (2 * hv), 1.0]
     for got, want in zip(values, expected):
         np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy's, for log(0) and 0 / 0
+@pytest.mark.parametrize("engine", polyback.available_backends())
+def test_masked_log_gradient_keeps_the_nan_of_the_masked_position(engine):
+    # d/dp of switch(m, log(p), 0) at p = 0 is 0 * (1 / 0) = nan on every engine, as in NumPy
+    p = K.placeholder(shape=(None, 3), name="p")
+    m = K.placeholder(shape=(None, 3), name="m")
+    (g,) = K.gradients(-K.sum(K.switch(K.greater(m, 0), K.log(p), K.zeros_like(p))), [p])
+    got = K.function([p, m], [g], backend=engine)([[[0.5, 0.0, 0.25]], [[1.0, 0.0, 1.0]]])[0]
+    np.testing.assert_array_equal(got, [[-2.0, np.nan, -4.0]])

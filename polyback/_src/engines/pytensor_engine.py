@@ -38,17 +38,22 @@ from polyback._src.prims.debug import print_value
 from polyback._src.prims.shape import to_index
 from polyback._src.specialize import Program
 
+# Rewrites that move a product or quotient inside a switch against zero, turning the NaN that
+# 0 * inf or 0 / 0 gives on every other engine into 0.
+CHANGES_VALUES = ("local_mul_switch_sink", "local_div_switch_sink")
+
 
 def _mode() -> Mode:
     """PyTensor's C virtual machine, keeping its buffers between calls ("_nogc"); without a C++
-    compiler, numba, and failing that PyTensor's Python implementations."""
+    compiler, numba, and failing that PyTensor's Python implementations. Rewrites that change
+    values (``CHANGES_VALUES``) are left out."""
     if pytensor.config.cxx:
         linker = "cvm_nogc"
     elif importlib.util.find_spec("numba") is not None:
         linker = "numba"
     else:
         linker = "vm_nogc"
-    return Mode(linker=linker, optimizer="fast_run")
+    return Mode(linker=linker, optimizer="fast_run").excluding(*CHANGES_VALUES)
 
 
 MODE = _mode()

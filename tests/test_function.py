@@ -60,6 +60,9 @@ def test_wrong_rank_names_placeholder_and_shapes():
     f = K.function([x], [K.sum(x)])
     with pytest.raises(ValueError, match=r"'features' expects shape \(None, 93\).*\(4,\)"):
         f([np.zeros(4)])
+    v = K.placeholder(shape=(2,), name="pair")
+    with pytest.raises(ValueError, match=r"'pair' expects shape \(2,\) but was fed .* \(3,\)"):
+        K.function([v], [v * 2])([np.zeros(3)])
 
 
 def test_wrong_fixed_dim_names_placeholder_and_shapes():

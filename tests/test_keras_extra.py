@@ -183,7 +183,10 @@ def test_utilities():
         K.normalize_data_format("nhwc")
     sp = K.placeholder(shape=(2, 2), sparse=True)
     assert K.is_sparse(sp) and not K.is_sparse(K.placeholder(shape=(2,)))
-    assert K.is_tensor(sp) and K.is_keras_tensor(sp) and not K.is_keras_tensor(K.variable(1.0))
+    assert K.is_tensor(sp) and not K.is_keras_tensor(sp)  # no layer made it (Keras 2.3)
+    assert not K.is_keras_tensor(K.variable(1.0)) and not K.is_keras_tensor(sp + 1)
+    with pytest.raises(ValueError, match="expected a polyback tensor"):
+        K.is_keras_tensor(np.ones(2))
     v = K.variable(np.array([1.0, 2.0]))
     f = K.function([], [], updates=[K.moving_average_update(v, K.constant([3.0, 4.0]), 0.9)])
     f([])

@@ -127,7 +127,7 @@ class _Input:
         if len(shape) != len(expected) or any(
             e is not None and e != d for e, d in zip(expected, shape)
         ):
-            shown = "(" + ", ".join("None" if d is None else str(d) for d in expected) + ")"
+            shown = str(tuple(expected))  # (2,) and (None, 3), as Keras writes shapes
             raise ValueError(
                 f"placeholder '{self.placeholder.label}' expects shape {shown} but was fed an "
                 f"array of shape {shape}"

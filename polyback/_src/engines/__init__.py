@@ -62,13 +62,13 @@ def get_engine(name: str) -> Engine:
         return engine
     info = ENGINES[key]
     if importlib.util.find_spec(info.package) is None:
-        hint = f'pip install "polyback[{info.extra}]"'
+        hint = f'run: pip install "polyback[{info.extra}]"'
         if key == "torch":
             cpu_first = "a CPU build avoids a CUDA download of several GB"
-            hint = f"PyTorch itself first ({cpu_first}), then {hint}"
+            hint = f"install PyTorch itself first ({cpu_first}), then {hint}"
         raise ImportError(
             f"the {key} backend needs the '{info.package}' package, which is not installed; "
-            f"install {hint}"
+            f"{hint}"
         )
     # Some engine packages draw from NumPy's global generator on import; keep the user's
     # random sequence (np.random.seed reproducibility) as if nothing had been imported.

@@ -133,10 +133,11 @@ def is_tensor(x) -> bool:
 
 
 def is_keras_tensor(x) -> bool:
-    """True for polyback tensors that are not Variables (Keras's definition)."""
+    """Whether ``x`` is the output of a Keras layer: never, for polyback has no layers (Keras
+    2.3 says False for placeholders, variables and backend results too)."""
     if not is_tensor(x):
         raise ValueError(f"expected a polyback tensor, got {type(x).__name__}")
-    return not isinstance(x, Variable)
+    return False
 
 
 def identity(x, name: str | None = None) -> Tensor:

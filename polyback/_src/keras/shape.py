@@ -179,8 +179,8 @@ def gather(reference, indices) -> Tensor:
     """The slices ``reference[i]`` for each integer ``i`` of ``indices``, stacked in the shape
     of ``indices``: shape ``indices.shape + reference.shape[1:]`` (``tf.gather``).
 
-    Indices must lie in ``[0, len(reference))``; what an out-of-range index gives depends on
-    the engine (an error or a clamped or zero row). The gradient adds up over repeated indices.
+    Indices must lie in ``[0, len(reference))``; what an index outside gives depends on the
+    engine (an error, a clamped row, a row of NaN). The gradient adds up over repeated indices.
     """
     reference, indices = as_tensor(reference), as_tensor(indices)
     if not indices.dtype.startswith(("int", "uint")):

@@ -357,7 +357,17 @@ class PytensorEngine(Engine):
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
             fn = pytensor.function(args, outputs, mode=MODE, on_unused_input="ignore")
         fn.trust_input = True
-        return fn
+
+        def run(*args):
+            try:
+                return fn(*args)
+            except NotImplementedError as exc:  # PyTensor ops lack most float16 code
+                raise NotImplementedError(
+                    f"the theano engine (PyTensor) cannot run an operation of this program "
+                    f"for its dtypes ({exc}); use float32 or another engine"
+                ) from None
+
+        return run
 
     def from_numpy(self, array: np.ndarray, dtype: str) -> np.ndarray:
         return np.asarray(array, dtype=dtype)

@@ -239,3 +239,60 @@ def test_compare_backends_reports_an_engine_that_fails(monkeypatch):
     assert "engine down" in report.errors[broken] and broken in str(report)
     assert report.max_abs_diff(broken) == float("inf")
     assert engine.name == "numpy" and report.max_abs_diff("numpy") == 0.0
+
+
+@pytest.mark.filterwarnings("ignore:.*encountered in log:RuntimeWarning")
+def test_compare_backends_compares_nan_and_inf_as_values(monkeypatch):
+    x = K.placeholder(shape=(4,), name="x")
+    data = np.array([0.0, 1.0, -1.0, np.e])  # log: -inf, 0, nan, 1
+    report = polyback.compare_backends(K.log(x), {x: data})
+    assert np.isnan(report.results["numpy"][0][2]) and np.isneginf(report.results["numpy"][0][0])
+    for engine in ENGINES:  # the same NaN and -inf everywhere: no difference, not nan
+        assert report.max_rel_diff(engine) < 1e-6 and report.nonfinite_mismatches(engine) == 0
+    if not OTHERS:
+        pytest.fail("this test needs a second engine installed")
+    other = polyback._src.engines.get_engine(OTHERS[0])
+    to_numpy = other.to_numpy
+
+    def nan_to_zero_and_flip_inf(value):  # as an engine whose gradient mask hides a NaN
+        result = np.array(to_numpy(value))
+        result[np.isnan(result)] = 0.0
+        result[np.isinf(result)] *= -1
+        return result
+
+    monkeypatch.setattr(other, "to_numpy", nan_to_zero_and_flip_inf)
+    report = polyback.compare_backends(K.log(x), {x: data}, backends=["numpy", OTHERS[0]])
+    assert report.nonfinite_mismatches(OTHERS[0]) == 2  # the NaN and the -inf
+    assert report.max_abs_diff(OTHERS[0]) == report.max_rel_diff(OTHERS[0]) == float("inf")
+    assert "NaN/inf mismatches" in str(report) and "nan" not in str(report)
+
+
+def test_compare_backends_relative_difference_is_scaled_by_the_result():
+    from polyback.compare import Comparison
+
+    def rel(result, reference):
+        results = {"numpy": [np.array(reference)], "other": [np.array(result)]}
+        return Comparison("numpy", ["output 0"], results).max_rel_diff("other")
+
+    assert rel([2.0, 2e-7], [2.0, 0.0]) == pytest.approx(1e-7)  # not 2e-7 / 0
+    assert rel([-4.0, 1.0], [-3.0, 1.0]) == pytest.approx(1 / 3)
+    assert rel([0.0, 0.0], [0.0, 0.0]) == 0.0
+    assert rel([0.0, 1e-7], [0.0, 0.0]) == float("inf")
+
+
+def test_compare_backends_raises_when_the_reference_fails():
+    x = K.placeholder(shape=(None, 3), name="x")
+    y = K.dot(x, K.variable(np.ones((3, 2))))
+    with pytest.raises(ValueError, match=r"reference \(numpy\) run failed.*expects shape"):
+        polyback.compare_backends(y, {x: np.ones((2, 4))})
+    with pytest.raises(ValueError, match=r"reference \(numpy\) run failed.*takes 1 inputs"):
+        polyback.compare_backends(K.function([x], [y]), [np.ones((2, 3)), 1])
+
+
+@pytest.mark.skipif("theano" not in ENGINES, reason="PyTensor is not installed")
+@pytest.mark.filterwarnings("ignore:Disabling C code")  # PyTensor's, for float16
+def test_theano_engine_names_itself_when_pytensor_lacks_an_operation():
+    x = K.placeholder(shape=(2, 3), dtype="float16", name="x")
+    f = K.function([x], [K.softmax(x)], backend="theano")
+    with pytest.raises(NotImplementedError, match="theano engine"):
+        f([np.ones((2, 3), "float16")])

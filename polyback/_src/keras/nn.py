@@ -68,16 +68,42 @@ def softsign(x) -> Tensor:
 
 
 def relu(x, alpha: float = 0.0, max_value: float | None = None, threshold: float = 0.0) -> Tensor:
-    """Rectified linear unit, with Keras 2.3's ``alpha``, ``max_value`` and ``threshold``."""
+    """Rectified linear unit, with Keras 2.3's ``alpha``, ``max_value`` and ``threshold``.
+
+    Built as Keras builds it on TensorFlow, so the gradients at the kinks are TensorFlow's:
+    ``alpha`` alone is ``tf.nn.leaky_relu`` (slope 1 where ``x > 0``, else ``alpha``);
+    otherwise the positive part is ``x * (x > threshold)``, ``relu6`` when ``max_value == 6``
+    and there is no threshold (slope 0 at 0 and 6), or ``relu`` (slope 0 at 0) then clipped to
+    ``[0, max_value]`` (the clip passes the gradient at its bounds), less
+    ``alpha * relu(threshold - x)``. Each piece selects its gradient with ``where``, so an
+    infinite or NaN incoming gradient gives 0 where a piece is flat; the values the pieces do
+    not differentiate (0, a bound, NaN) are those TensorFlow computes.
+    """
     x = _float(x)
+
+    def above(bound):
+        return P.greater(*operands(x, bound))
+
+    def flat(value):  # ``value`` where a piece is flat, its gradient cut
+        return P.stop_gradient(value)
+
+    if alpha != 0 and max_value is None and threshold == 0:
+        return P.where(above(0.0), x, x * alpha)
+    clip_max = max_value is not None
     if threshold != 0:
-        out = x * cast(P.greater(*operands(x, threshold)), x.dtype)
+        out = P.where(above(threshold), x, flat(x * 0.0))
+    elif isinstance(max_value, (int, float)) and max_value == 6:
+        inside = P.logical_and(above(0.0), P.less(*operands(x, 6.0)))
+        out = P.where(inside, x, flat(clip(x, 0.0, 6.0)))
+        clip_max = False
     else:
-        out = P.maximum(*operands(x, 0.0))
-    if max_value is not None:
+        out = P.where(above(0.0), x, flat(P.maximum(*operands(x, 0.0))))
+    if clip_max:
         out = clip(out, 0.0, max_value)
     if alpha != 0:
-        out = out - P.maximum(*operands(threshold - x, 0.0)) * alpha
+        below = P.less(*operands(x, threshold))
+        negative = threshold - x
+        out = out - P.where(below, negative, flat(P.maximum(*operands(negative, 0.0)))) * alpha
     return out
 
 

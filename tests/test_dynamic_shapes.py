@@ -62,3 +62,37 @@ def test_a_shape_from_fed_values_is_refused_clearly():
     with pytest.raises(Exception, match="'n' must follow from the shapes of the fed arrays"):
         f([np.ones((2, 4)), np.array([4, 2], "int32")])
     assert K.get_value(v) == 1.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tile_repeat_and_padding_with_an_unknown_batch(engine):
+    x = K.placeholder(shape=(None, 3), name="x")
+    images = K.placeholder(shape=(None, 2, 2, 1), name="images")
+    seq = K.placeholder(shape=(None, 2, 3), name="seq")
+    outputs = [
+        K.tile(x, (2, 3)),
+        K.repeat(x, 4),
+        K.repeat_elements(x, 2, axis=0),
+        K.repeat_elements(x, 2, axis=1),
+        K.resize_images(images, 2, 3, "channels_last"),
+        K.spatial_2d_padding(images, ((1, 0), (2, 1))),
+        K.temporal_padding(seq, (1, 2)),
+    ]
+    grad = K.gradients(K.sum(K.tile(x, (2, 1)) * K.tile(x, (2, 1))), [x])[0]
+    f = K.function([x, images, seq], [*outputs, grad], backend=engine)
+    for rows in (1, 3):
+        xv = np.arange(rows * 3, dtype="float32").reshape(rows, 3)
+        iv = np.arange(rows * 4, dtype="float32").reshape(rows, 2, 2, 1)
+        sv = np.arange(rows * 6, dtype="float32").reshape(rows, 2, 3)
+        expected = [
+            np.tile(xv, (2, 3)),
+            np.repeat(xv[:, None, :], 4, axis=1),
+            np.repeat(xv, 2, axis=0),
+            np.repeat(xv, 2, axis=1),
+            np.repeat(np.repeat(iv, 2, axis=1), 3, axis=2),
+            np.pad(iv, ((0, 0), (1, 0), (2, 1), (0, 0))),
+            np.pad(sv, ((0, 0), (1, 2), (0, 0))),
+            4 * xv,
+        ]
+        for got, want in zip(f([xv, iv, sv]), expected):
+            np.testing.assert_array_equal(got, want)

@@ -67,8 +67,7 @@ def get_engine(name: str) -> Engine:
             cpu_first = "a CPU build avoids a CUDA download of several GB"
             hint = f"install PyTorch itself first ({cpu_first}), then {hint}"
         raise ImportError(
-            f"the {key} backend needs the '{info.package}' package, which is not installed; "
-            f"{hint}"
+            f"the {key} backend needs the '{info.package}' package, which is not installed; {hint}"
         )
     # Some engine packages draw from NumPy's global generator on import; keep the user's
     # random sequence (np.random.seed reproducibility) as if nothing had been imported.

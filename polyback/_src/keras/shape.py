@@ -16,10 +16,22 @@ from polyback._src.keras.ops import as_tensor, cast, operands, shape_operand
 from polyback._src.prims.shape import index_spec
 
 
-def _static_shape(x: Tensor, what: str) -> tuple[int, ...]:
-    if x.shape is None or None in x.shape:
-        raise ValueError(f"K.{what} needs a tensor of fully known shape, got '{x.label}' {x.type}")
-    return x.shape
+def _dims(x: Tensor, what: str) -> list:
+    """The dims of ``x``: ints where known, ``K.shape(x)[k]`` where known only when fed."""
+    if x.ndim is None:
+        raise ValueError(f"K.{what} needs a known rank, got '{x.label}'")
+    return [
+        P.getitem(P.shape_of(x), index=index_spec((k,))) if d is None else d
+        for k, d in enumerate(x.shape)
+    ]
+
+
+def _broadcast(x: Tensor, dims, what: str) -> Tensor:
+    """``x`` broadcast to ``dims`` (ints and scalar tensors)."""
+    static, value = shape_operand(tuple(dims), what)
+    if value is None:
+        return P.broadcast_to(x, shape=static)
+    return P.broadcast_to_value(x, value, static=static)
 
 
 def reshape(x, shape) -> Tensor:
@@ -70,31 +82,33 @@ def batch_flatten(x) -> Tensor:
 def repeat_elements(x, rep: int, axis: int) -> Tensor:
     """Repeat each element of ``x`` ``rep`` times along ``axis`` (like ``np.repeat``)."""
     x = as_tensor(x)
-    shape = list(_static_shape(x, "repeat_elements"))
+    shape = _dims(x, "repeat_elements")
     axis = axis % len(shape)
     expanded = P.expand_dims(x, axis=axis + 1)
-    tiled = P.broadcast_to(expanded, shape=(*shape[: axis + 1], rep, *shape[axis + 1 :]))
-    shape[axis] *= rep
-    return P.reshape(tiled, shape=tuple(shape))
+    tiled = _broadcast(expanded, (*shape[: axis + 1], rep, *shape[axis + 1 :]), "repeat_elements")
+    shape[axis] = shape[axis] * rep
+    return reshape(tiled, shape)
 
 
 def repeat(x, n: int) -> Tensor:
     """Repeat a 2-D ``x`` (batch, dim) ``n`` times: (batch, n, dim)."""
     x = as_tensor(x)
-    batch, dim = _static_shape(x, "repeat")
-    return P.broadcast_to(P.expand_dims(x, axis=1), shape=(batch, n, dim))
+    if x.ndim != 2:
+        raise ValueError(f"K.repeat takes a 2-D tensor, got '{x.label}' {x.type}")
+    batch, dim = _dims(x, "repeat")
+    return _broadcast(P.expand_dims(x, axis=1), (batch, int(n), dim), "repeat")
 
 
 def tile(x, n) -> Tensor:
     """Tile ``x`` ``n[k]`` times along each axis k (like ``np.tile``)."""
     x = as_tensor(x)
-    shape = _static_shape(x, "tile")
-    reps = (n,) if isinstance(n, int) else tuple(n)
-    reps = (1,) * (len(shape) - len(reps)) + reps
-    shape = (1,) * (len(reps) - len(shape)) + shape
-    spread = P.reshape(x, shape=tuple(v for d in shape for v in (1, d)))
-    tiled = P.broadcast_to(spread, shape=tuple(v for r, d in zip(reps, shape) for v in (r, d)))
-    return P.reshape(tiled, shape=tuple(r * d for r, d in zip(reps, shape)))
+    shape = _dims(x, "tile")
+    reps = [int(n)] if isinstance(n, int) else [int(r) for r in n]
+    reps = [1] * (len(shape) - len(reps)) + reps
+    shape = [1] * (len(reps) - len(shape)) + shape
+    spread = reshape(x, [v for d in shape for v in (1, d)])
+    tiled = _broadcast(spread, [v for r, d in zip(reps, shape) for v in (r, d)], "tile")
+    return reshape(tiled, [d if r == 1 else r * d for r, d in zip(reps, shape)])
 
 
 def resize_images(
@@ -205,11 +219,9 @@ def pad(x, paddings) -> Tensor:
     shape = x.shape
     if shape is None or len(paddings) != len(shape):
         raise ValueError(f"padding needs one (before, after) pair per axis of '{x.label}'")
-    padded = [None if d is None else d + a + b for d, (a, b) in zip(shape, paddings)]
-    if None in padded:
-        raise ValueError(f"padding needs a fully known shape, got '{x.label}' {x.type}")
-    zeros = P.broadcast_to(as_tensor(0, x.dtype), shape=tuple(padded))
-    index = tuple(builtins.slice(a, a + d) for d, (a, _) in zip(shape, paddings))
+    padded = [d if a == b == 0 else d + a + b for d, (a, b) in zip(_dims(x, "pad"), paddings)]
+    zeros = _broadcast(as_tensor(0, x.dtype), padded, "pad")
+    index = tuple(builtins.slice(a, -b if b else None) for a, b in paddings)
     return P.index_grad(x, zeros, index=index_spec(index))
 
 

@@ -186,9 +186,8 @@ def test_bad_update_is_refused():
 def test_update_dtype_mismatch_is_refused():
     v = K.variable(np.zeros(2), dtype="float32", name="v")
     x = K.placeholder(shape=(2,), dtype="float64", name="x")
-    f = K.function([x], [], updates=[(v, v + x)])
     with pytest.raises(TypeError, match="'v'.*float64.*float32"):
-        f([np.ones(2)])
+        K.function([x], [], updates=[(v, v + x)])
 
 
 def test_function_prints_its_graph():
@@ -304,3 +303,23 @@ def test_theano_engine_refuses_programs_too_deep_for_its_compiler():
         y = y * 1.0001
     with pytest.raises(RecursionError, match="theano engine.*600 operations deep"):
         K.function([x], [y], backend="theano")([np.ones(2)])
+
+
+def test_update_of_a_wrong_type_is_refused_when_the_function_is_built():
+    w = K.variable(np.zeros(3), name="w")
+    count = K.variable(0, dtype="int32", name="count")
+    with pytest.raises(ValueError, match=r"'w': the new value has shape \(2,\).*\(3,\)"):
+        K.function([], [], updates=[(w, K.constant([1.0, 2.0]))])
+    x = K.placeholder(shape=(None,), name="x")
+    with pytest.raises(TypeError, match="'count': the new value has dtype float32"):
+        K.function([x], [], updates=[(count, K.sum(x))])
+
+
+def test_update_whose_shape_is_known_only_when_fed_is_checked_on_the_call():
+    w = K.variable(np.zeros(3), name="w")
+    x = K.placeholder(shape=(None,), name="x")
+    f = K.function([x], [], updates=[(w, x * 2)])
+    f([np.ones(3)])
+    with pytest.raises(ValueError, match=r"'w': the new value has shape \(4,\)"):
+        f([np.ones(4)])
+    np.testing.assert_array_equal(K.get_value(w), [2.0, 2.0, 2.0])

@@ -65,6 +65,23 @@ def _as_updates(updates, as_tensor) -> list[tuple[Variable, Tensor]]:
     return pairs
 
 
+def _check_update(var: Variable, value: Tensor) -> None:
+    """Refuse a new value that cannot be ``var``'s, as far as its type is known."""
+    shape = value.shape
+    if shape is not None and (
+        len(shape) != len(var.shape) or any(d not in (None, v) for d, v in zip(shape, var.shape))
+    ):
+        raise ValueError(
+            f"update of variable '{var.label}': the new value has shape {tuple(shape)} but the "
+            f"variable has shape {var.shape}"
+        )
+    if value.dtype != var.dtype:
+        raise TypeError(
+            f"update of variable '{var.label}': the new value has dtype {value.dtype} "
+            f"but the variable has dtype {var.dtype}; cast it with K.cast"
+        )
+
+
 class _Input:
     """Checks and casts what is fed to one placeholder."""
 
@@ -156,6 +173,8 @@ class Function:
         self._single = isinstance(outputs, Tensor)
         self.outputs = [outputs] if self._single else [as_tensor(o) for o in outputs]
         self.updates = _as_updates(updates, as_tensor)
+        for var, value in self.updates:  # what the types tell now; the rest on the first call
+            _check_update(var, value)
         self.inputs = list(inputs)
         self._placeholders = list(inputs)  # and those fed with a default value
         self.engine = get_engine(backend or config.backend())
@@ -189,16 +208,7 @@ class Function:
         randoms = [p for p in Graph(outputs).placeholders if isinstance(p, RandomInput)]
         n = len(self.outputs)
         for (var, _), value in zip(self.updates, outputs[n:]):
-            if value.shape != var.shape:
-                raise ValueError(
-                    f"update of variable '{var.label}': the new value has shape {value.shape} "
-                    f"but the variable has shape {var.shape}"
-                )
-            if value.dtype != var.dtype:
-                raise TypeError(
-                    f"update of variable '{var.label}': the new value has dtype {value.dtype} "
-                    f"but the variable has dtype {var.dtype}; cast it with K.cast"
-                )
+            _check_update(var, value)
         program = Program([*stand_ins, *randoms], self.variables, outputs)
         run = self.engine.compile(program)
         copies = [k for k, t in enumerate(outputs[:n]) if t.node is None]

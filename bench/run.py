@@ -30,6 +30,10 @@ WORKLOADS = {"otto": "Otto step", "linreg": "Linear-regression call"}
 REPEATS = {"otto": 120, "linreg": 5000}  # timed calls per contender
 WARMUP = {"otto": 2, "linreg": 20}  # untimed calls after the first two
 ROUNDS, QUICK_ROUNDS = 40, 2
+# Processes per contender, taking turns round by round: one process's speed can differ from
+# another's of the same code by 30% and more (JAX's CPU runtime most), which one process per
+# contender would credit to the contender.
+PROCESSES = 3
 SETTLE_S = 0.5  # the longest wait for a contender's process to go idle
 PAUSE_S = 0.1  # the wait instead, where the process's CPU time cannot be read
 SETUP_TIMEOUT_S, ROUND_TIMEOUT_S = 600, 300
@@ -53,6 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         f"(default: {REPEATS['otto']} Otto steps, {REPEATS['linreg']} linreg calls)",
     )
     parser.add_argument("--rounds", type=int, help=f"interleaved rounds (default {ROUNDS})")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help=f"processes per contender, taking turns (default {PROCESSES}; 1 with --quick)",
+    )
     parser.add_argument("--quick", action="store_true", help="a few calls only: a smoke test")
     parser.add_argument("--data", help="Otto train.csv(.zip); default: the shared data folder")
     parser.add_argument(
@@ -149,9 +158,9 @@ def settle(pid: int) -> None:
 class Contender:
     """A worker process and what it measured."""
 
-    def __init__(self, ctx, spec: worker.Spec, data: dict, warmup: int, log_dir: Path):
+    def __init__(self, ctx, spec: worker.Spec, data: dict, warmup: int, log_dir: Path, k: int):
         self.result = report.Result(spec)
-        self.log = log_dir / f"{spec.workload}-{spec.kind}-{spec.engine}.log"
+        self.log = log_dir / f"{spec.workload}-{spec.kind}-{spec.engine}-{k}.log"
         self.conn, child = ctx.Pipe()
         args = (child, spec, data, warmup, str(self.log))
         self.process = ctx.Process(target=worker.serve, args=args, daemon=True)
@@ -192,46 +201,68 @@ def run_workload(workload: str, specs, data: dict, args) -> list[report.Result]:
     repeats = args.repeats or (max(4, REPEATS[workload] // 50) if args.quick else REPEATS[workload])
     rounds = min(repeats, args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS))
     per_round = math.ceil(repeats / rounds)
-    everyone, live = [], []
+    processes = args.processes or (1 if args.quick else PROCESSES)
+    results, live = [], []  # live: each contender's processes, the first one's result shared
     with tempfile.TemporaryDirectory(prefix="polyback-bench-") as log_dir:
         for spec in specs:
             print(f"  set-up {spec.label} ...", end=" ", flush=True)
-            contender = Contender(ctx, spec, data, warmup, Path(log_dir))
-            everyone.append(contender)
-            reply = contender.receive(SETUP_TIMEOUT_S)
-            settle(contender.process.pid)
-            if reply is None:
-                print("FAILED:", contender.result.error.strip().splitlines()[-1])
-            else:
-                contender.result.build_s = reply["build_s"]
-                contender.result.first_s = reply["first_s"]
-                contender.result.losses = reply["losses"]
-                live.append(contender)
-                print(
-                    f"build {report.fmt_time(reply['build_s'])}, "
-                    f"first call {report.fmt_time(reply['first_s'])}"
-                )
-        print(f"  {rounds} rounds of {per_round} calls per contender:", end="", flush=True)
+            result = report.Result(spec)
+            results.append(result)
+            group = []
+            for k in range(processes):
+                contender = Contender(ctx, spec, data, warmup, Path(log_dir), k)
+                group.append(contender)
+                reply = contender.receive(SETUP_TIMEOUT_S)
+                settle(contender.process.pid)
+                if reply is None:
+                    result.error = contender.result.error
+                    break
+                contender.result = result  # every process adds its rounds to one result
+                if k == 0:  # set-up times of a fresh start (later processes find warm caches)
+                    result.build_s, result.first_s = reply["build_s"], reply["first_s"]
+                    result.losses = reply["losses"]
+            if result.error:
+                for contender in group:
+                    contender.stop()
+                print("FAILED:", result.error.strip().splitlines()[-1])
+                continue
+            live.append(group)
+            print(
+                f"build {report.fmt_time(result.build_s)}, "
+                f"first call {report.fmt_time(result.first_s)}"
+            )
+        print(
+            f"  {rounds} rounds of {per_round} calls per contender, {processes} processes each "
+            "taking turns:",
+            end="",
+            flush=True,
+        )
         order = random.Random(workloads.SEED)
         for k in range(rounds):
             order.shuffle(live)
-            for contender in list(live):
+            for group in list(live):
+                contender = group[k % len(group)]
                 contender.conn.send(per_round)
                 times = contender.receive(ROUND_TIMEOUT_S)
                 settle(contender.process.pid)
                 if times is None:
-                    live.remove(contender)
+                    live.remove(group)
+                    for other in group:
+                        other.stop()
                 else:
                     contender.result.rounds.append(times)
             print(f" {k + 1}", end="", flush=True)
         print()
-        for contender in live:
-            contender.stop()
-    return [c.result for c in everyone]
+        for group in live:
+            for contender in group:
+                contender.stop()
+    return results
 
 
 METHOD = """\
-Method. Each contender runs in its own fresh process: polyback on each engine
+Method. Each contender runs in {processes} fresh processes of its own, which take turns round
+by round (two processes running the same code can differ in speed by 30% and more, JAX's most,
+which one process per contender would credit to the contender): polyback on each engine
 (`K.function(..., backend=name)`), the same step written by hand with each library
 (`bench/handwritten.py`: NumPy with a hand-derived gradient; `jax.jit` of `jax.value_and_grad`;
 eager PyTorch autograd; `tf.function` with `tf.GradientTape` and `assign_sub`;
@@ -240,10 +271,10 @@ in graph mode. Every call is fed the NumPy arrays (float64 cast to float32 with 
 returns the loss as NumPy; weights stay inside the library. *build* is the first construction
 (graph and function, or the hand-written set-up; the library is imported and started
 beforehand), *first call* the first call (where lazy compilers compile); both are single
-measurements (PyTensor's are those of a warm on-disk cache of compiled C code once it has run
-before on the machine). After a few untimed warm-up calls, all contenders are timed call by
-call in {rounds} interleaved rounds, in a new random order each round, each round's first
-call untimed, and each contender's process left to go idle before the next runs (OpenBLAS's
+measurements in the first process (PyTensor's are those of a warm on-disk cache of compiled C
+code once it has run before on the machine). After a few untimed warm-up calls, all contenders
+are timed call by call in {rounds} interleaved rounds, in a new random order each round, each
+round's first call untimed, and each process left to go idle before the next runs (OpenBLAS's
 threads, for one, spin on for about 100 ms after a call); *median*, *p10*, *p90* are over all
 timed calls. Ratios are the median over rounds of (median call / the other's median call in
 the same round), with the interquartile range over rounds in brackets: absolute times depend
@@ -252,7 +283,9 @@ much less. *check* compares the first loss with hand-written NumPy's (elementwis
 {rtol:.0e}, atol {atol:.0e}) and the mean loss after one update (rtol {second:.0e})."""
 
 
-def markdown(sections: list[str], info: dict[str, str], argv: list[str], rounds: int) -> str:
+def markdown(
+    sections: list[str], info: dict[str, str], argv: list[str], rounds: int, processes: int
+) -> str:
     shown = []  # the options that change what is measured, not where the output goes
     for arg, previous in zip(argv, [None, *argv]):
         if not arg.startswith(("--out", "--json")) and previous not in ("--out", "--json"):
@@ -266,7 +299,7 @@ def markdown(sections: list[str], info: dict[str, str], argv: list[str], rounds:
         "atol": report.FIRST_ATOL,
         "second": report.SECOND_RTOL,
     }
-    method = METHOD.format(rounds=rounds, **tolerances)
+    method = METHOD.format(rounds=rounds, processes=processes, **tolerances)
     lines += ["", method, ""]
     return "\n".join(lines + sections)
 
@@ -310,7 +343,8 @@ def main(argv=None) -> int:
     info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(sections, info, argv, rounds))
+    processes = args.processes or (1 if args.quick else PROCESSES)
+    args.out.write_text(markdown(sections, info, argv, rounds, processes))
     print(f"wrote {args.out}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "results": raw}, indent=1))

@@ -59,7 +59,7 @@ def test_a_shape_from_fed_values_is_refused_clearly():
     n = K.placeholder(shape=(2,), dtype="int32", name="n")
     v = K.variable(1.0, name="v")
     f = K.function([x, n], [K.reshape(x, n)], updates=[(v, v + 1)])
-    with pytest.raises(Exception, match="'n' must follow from the shapes of the fed arrays"):
+    with pytest.raises(Exception, match="must follow from the shapes.*values of 'n'"):
         f([np.ones((2, 4)), np.array([4, 2], "int32")])
     assert K.get_value(v) == 1.0
 
@@ -96,3 +96,25 @@ def test_tile_repeat_and_padding_with_an_unknown_batch(engine):
         ]
         for got, want in zip(f([xv, iv, sv]), expected):
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_counts_computed_from_shapes(engine):
+    x = K.placeholder(shape=(None, 2), name="x")
+    rows, cols = K.shape(x)[0], K.shape(x)[1]
+    outputs = [K.tile(x, (rows, 1)), K.repeat(x, cols), K.repeat_elements(x, rows, axis=1)]
+    f = K.function([x], outputs, backend=engine)
+    xv = np.arange(6, dtype="float32").reshape(3, 2)
+    expected = [np.tile(xv, (3, 1)), np.repeat(xv[:, None, :], 2, axis=1), np.repeat(xv, 3, axis=1)]
+    for got, want in zip(f([xv]), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_count_from_fed_values_is_refused_clearly():
+    x = K.placeholder(shape=(None, 2), name="x")
+    n = K.placeholder(shape=(), dtype="int32", name="n")
+    f = K.function([x, n], [K.tile(x, (n, 1))])
+    with pytest.raises(Exception, match="must follow from the shapes.*values of 'n'"):
+        f([np.ones((2, 2)), np.array(3, "int32")])
+    with pytest.raises(ValueError, match="a count must be an int or a scalar"):
+        K.tile(x, (K.shape(x), 1))

@@ -79,36 +79,50 @@ def batch_flatten(x) -> Tensor:
     return P.reshape(x, shape=(-1, math.prod(x.shape[1:])))
 
 
-def repeat_elements(x, rep: int, axis: int) -> Tensor:
+def _count(n, what: str):
+    """A repeat count: an int, or a scalar int tensor computed from shapes (``K.shape(x)[1]``)."""
+    if isinstance(n, Tensor):
+        if n.ndim != 0:
+            raise ValueError(f"K.{what}: a count must be an int or a scalar, got '{n.label}'")
+        return cast(n, "int32")
+    return int(n)
+
+
+def repeat_elements(x, rep, axis: int) -> Tensor:
     """Repeat each element of ``x`` ``rep`` times along ``axis`` (like ``np.repeat``)."""
     x = as_tensor(x)
     shape = _dims(x, "repeat_elements")
     axis = axis % len(shape)
+    rep = _count(rep, "repeat_elements")
     expanded = P.expand_dims(x, axis=axis + 1)
     tiled = _broadcast(expanded, (*shape[: axis + 1], rep, *shape[axis + 1 :]), "repeat_elements")
     shape[axis] = shape[axis] * rep
     return reshape(tiled, shape)
 
 
-def repeat(x, n: int) -> Tensor:
+def repeat(x, n) -> Tensor:
     """Repeat a 2-D ``x`` (batch, dim) ``n`` times: (batch, n, dim)."""
     x = as_tensor(x)
     if x.ndim != 2:
         raise ValueError(f"K.repeat takes a 2-D tensor, got '{x.label}' {x.type}")
     batch, dim = _dims(x, "repeat")
-    return _broadcast(P.expand_dims(x, axis=1), (batch, int(n), dim), "repeat")
+    return _broadcast(P.expand_dims(x, axis=1), (batch, _count(n, "repeat"), dim), "repeat")
 
 
 def tile(x, n) -> Tensor:
-    """Tile ``x`` ``n[k]`` times along each axis k (like ``np.tile``)."""
+    """Tile ``x`` ``n[k]`` times along each axis k (like ``np.tile``); counts are ints or
+    scalar tensors computed from shapes."""
     x = as_tensor(x)
     shape = _dims(x, "tile")
-    reps = [int(n)] if isinstance(n, int) else [int(r) for r in n]
+    single = isinstance(n, int) or (isinstance(n, Tensor) and n.ndim == 0)
+    reps = [_count(r, "tile") for r in ([n] if single else n)]
     reps = [1] * (len(shape) - len(reps)) + reps
     shape = [1] * (len(reps) - len(shape)) + shape
     spread = reshape(x, [v for d in shape for v in (1, d)])
     tiled = _broadcast(spread, [v for r, d in zip(reps, shape) for v in (r, d)], "tile")
-    return reshape(tiled, [d if r == 1 else r * d for r, d in zip(reps, shape)])
+    return reshape(
+        tiled, [d if isinstance(r, int) and r == 1 else r * d for r, d in zip(reps, shape)]
+    )
 
 
 def resize_images(

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from polyback._src import prims as P
+from polyback._src.ir.graph import Graph
 from polyback._src.ir.tensor import Constant, Tensor, TensorType
 from polyback._src.prims.base import Example, InferenceError, Primitive, sample
 from polyback._src.prims.infer import broadcast_shapes, normalize_axes
@@ -338,9 +339,12 @@ shape_of = Primitive(
 
 def _shape_value(shape: Tensor, user: str) -> tuple[int, ...]:
     if not isinstance(shape, Constant):
+        graph = Graph([shape])
+        sources = [f"'{t.label}'" for t in (*graph.placeholders, *graph.variables)]
         raise InferenceError(
-            f"{user}: the shape '{shape.label}' must follow from the shapes of the fed arrays "
-            "(K.shape, K.int_shape, Python ints), not from their values"
+            f"{user}: a shape or count must follow from the shapes of the fed arrays (K.shape, "
+            f"K.int_shape, Python ints), not from values; this one depends on the values of "
+            f"{', '.join(sources) or shape.label}"
         )
     return tuple(int(d) for d in np.asarray(shape.value).reshape(-1))
 

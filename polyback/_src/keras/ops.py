@@ -67,6 +67,14 @@ def shape_operand(shape, what: str) -> tuple[tuple[int | None, ...], Tensor | No
     return static, P.concatenate(*parts, axis=0)
 
 
+def broadcast_to_shape(x: Tensor, shape, what: str) -> Tensor:
+    """``x`` broadcast to ``shape``, given in any form ``shape_operand`` takes."""
+    static, value = shape_operand(shape, what)
+    if value is None:
+        return P.broadcast_to(x, shape=static)
+    return P.broadcast_to_value(x, value, static=static)
+
+
 def _weak_dtype(tensor: Tensor, value) -> str:
     """The dtype a non-tensor operand takes next to ``tensor``."""
     kind = np.asarray(value).dtype.kind

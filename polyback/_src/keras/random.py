@@ -5,19 +5,14 @@ from __future__ import annotations
 from polyback import config
 from polyback._src import prims as P
 from polyback._src.ir.tensor import Tensor
-from polyback._src.keras.ops import as_tensor, cast, shape_operand
+from polyback._src.keras.ops import as_tensor, broadcast_to_shape, cast
 from polyback._src.keras.variables import variable
 from polyback._src.prims.randomness import RandomSource
 
 
 def _random(shape, distribution: str, dtype, seed, **params) -> Tensor:
     dtype = dtype or config.floatx()
-    static, value = shape_operand(shape, f"random_{distribution}")
-    zero = as_tensor(0, "float32")
-    if value is None:
-        ref = P.broadcast_to(zero, shape=static)
-    else:
-        ref = P.broadcast_to_value(zero, value, static=static)
+    ref = broadcast_to_shape(as_tensor(0, "float32"), shape, f"random_{distribution}")
     return P.random(ref, source=RandomSource(distribution, dtype, seed, **params))
 
 

@@ -12,7 +12,7 @@ from polyback import config
 from polyback._src import prims as P
 from polyback._src.ir.dtypes import result_dtype
 from polyback._src.ir.tensor import Tensor
-from polyback._src.keras.ops import as_tensor, cast, operands, shape_operand
+from polyback._src.keras.ops import as_tensor, broadcast_to_shape, cast, operands, shape_operand
 from polyback._src.prims.shape import index_spec
 
 
@@ -24,14 +24,6 @@ def _dims(x: Tensor, what: str) -> list:
         P.getitem(P.shape_of(x), index=index_spec((k,))) if d is None else d
         for k, d in enumerate(x.shape)
     ]
-
-
-def _broadcast(x: Tensor, dims, what: str) -> Tensor:
-    """``x`` broadcast to ``dims`` (ints and scalar tensors)."""
-    static, value = shape_operand(tuple(dims), what)
-    if value is None:
-        return P.broadcast_to(x, shape=static)
-    return P.broadcast_to_value(x, value, static=static)
 
 
 def reshape(x, shape) -> Tensor:
@@ -95,7 +87,8 @@ def repeat_elements(x, rep, axis: int) -> Tensor:
     axis = axis % len(shape)
     rep = _count(rep, "repeat_elements")
     expanded = P.expand_dims(x, axis=axis + 1)
-    tiled = _broadcast(expanded, (*shape[: axis + 1], rep, *shape[axis + 1 :]), "repeat_elements")
+    spread = (*shape[: axis + 1], rep, *shape[axis + 1 :])
+    tiled = broadcast_to_shape(expanded, spread, "repeat_elements")
     shape[axis] = shape[axis] * rep
     return reshape(tiled, shape)
 
@@ -106,7 +99,7 @@ def repeat(x, n) -> Tensor:
     if x.ndim != 2:
         raise ValueError(f"K.repeat takes a 2-D tensor, got '{x.label}' {x.type}")
     batch, dim = _dims(x, "repeat")
-    return _broadcast(P.expand_dims(x, axis=1), (batch, _count(n, "repeat"), dim), "repeat")
+    return broadcast_to_shape(P.expand_dims(x, axis=1), (batch, _count(n, "repeat"), dim), "repeat")
 
 
 def tile(x, n) -> Tensor:
@@ -119,7 +112,7 @@ def tile(x, n) -> Tensor:
     reps = [1] * (len(shape) - len(reps)) + reps
     shape = [1] * (len(reps) - len(shape)) + shape
     spread = reshape(x, [v for d in shape for v in (1, d)])
-    tiled = _broadcast(spread, [v for r, d in zip(reps, shape) for v in (r, d)], "tile")
+    tiled = broadcast_to_shape(spread, [v for r, d in zip(reps, shape) for v in (r, d)], "tile")
     return reshape(
         tiled, [d if isinstance(r, int) and r == 1 else r * d for r, d in zip(reps, shape)]
     )
@@ -234,7 +227,7 @@ def pad(x, paddings) -> Tensor:
     if shape is None or len(paddings) != len(shape):
         raise ValueError(f"padding needs one (before, after) pair per axis of '{x.label}'")
     padded = [d if a == b == 0 else d + a + b for d, (a, b) in zip(_dims(x, "pad"), paddings)]
-    zeros = _broadcast(as_tensor(0, x.dtype), padded, "pad")
+    zeros = broadcast_to_shape(as_tensor(0, x.dtype), padded, "pad")
     index = tuple(builtins.slice(a, -b if b else None) for a, b in paddings)
     return P.index_grad(x, zeros, index=index_spec(index))
 

@@ -352,6 +352,8 @@ def _shape_value(shape: Tensor, user: str) -> tuple[int, ...]:
 def _infer_shape_operand(shape: TensorType, static: tuple) -> None:
     if shape.dtype not in ("int32", "int64") or shape.ndim != 1:
         raise InferenceError(f"a shape must be an int32 or int64 vector, got {shape}")
+    if shape.shape[0] not in (None, len(static)):
+        raise InferenceError(f"a shape of {len(static)} dims given as {shape}")
 
 
 def _infer_reshape_to_value(x: TensorType, shape: TensorType, static: tuple) -> TensorType:

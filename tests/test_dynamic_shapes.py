@@ -59,7 +59,7 @@ def test_a_shape_from_fed_values_is_refused_clearly():
     n = K.placeholder(shape=(2,), dtype="int32", name="n")
     v = K.variable(1.0, name="v")
     f = K.function([x, n], [K.reshape(x, n)], updates=[(v, v + 1)])
-    with pytest.raises(Exception, match="must follow from the shapes.*values of 'n'"):
+    with pytest.raises(ValueError, match="must follow from the shapes.*values of 'n'"):
         f([np.ones((2, 4)), np.array([4, 2], "int32")])
     assert K.get_value(v) == 1.0
 
@@ -114,7 +114,7 @@ def test_a_count_from_fed_values_is_refused_clearly():
     x = K.placeholder(shape=(None, 2), name="x")
     n = K.placeholder(shape=(), dtype="int32", name="n")
     f = K.function([x, n], [K.tile(x, (n, 1))])
-    with pytest.raises(Exception, match="must follow from the shapes.*values of 'n'"):
+    with pytest.raises(ValueError, match="must follow from the shapes.*values of 'n'"):
         f([np.ones((2, 2)), np.array(3, "int32")])
     with pytest.raises(ValueError, match="a count must be an int or a scalar"):
         K.tile(x, (K.shape(x), 1))
